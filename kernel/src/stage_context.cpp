@@ -1,0 +1,92 @@
+#include "stage_context.hpp"
+
+#include "profagent/kernel/interrupt.hpp"
+#include "profagent/log.hpp"
+
+namespace profagent::kernel {
+
+StageContext::StageContext(std::string stage_id, int iteration, const AgentFactory& factory, Config config,
+                           std::map<std::string, ArtifactPtr> inputs, std::filesystem::path work_dir,
+                           std::filesystem::path run_dir, const Registry& registry, const Workflow& workflow)
+    : stage_id_(std::move(stage_id)),
+      iteration_(iteration),
+      factory_(factory),
+      config_(std::move(config)),
+      inputs_(std::move(inputs)),
+      work_dir_(std::move(work_dir)),
+      run_dir_(std::move(run_dir)),
+      registry_(registry),
+      workflow_(workflow) {}
+
+ArtifactPtr StageContext::input(const std::string& port) const {
+  auto it = inputs_.find(port);
+  return it == inputs_.end() ? nullptr : it->second;
+}
+
+Status StageContext::set_output(const std::string& port, ArtifactPtr artifact) {
+  const PortSpec* spec = factory_.find_output(port);
+  if (!spec) return Status(ErrorCode::kInvalidArgument, "agent '" + factory_.id + "' has no output port '" + port + "'");
+  if (!artifact) return Status(ErrorCode::kInvalidArgument, "null artifact for output port '" + port + "'");
+  if (spec->kind != kinds::kAny && artifact->kind() != spec->kind)
+    return Status(ErrorCode::kValidation, "output port '" + port + "' is declared '" + spec->kind +
+                                              "' but the agent published a '" + artifact->kind() + "' artifact");
+  if (!outputs_.emplace(port, std::move(artifact)).second)
+    return Status(ErrorCode::kInvalidArgument, "output port '" + port + "' was set twice");
+  return Status::ok();
+}
+
+bool StageContext::cancelled() const { return interrupt_requested(); }
+
+void StageContext::progress(const std::string& what, long done, long total) {
+  // At most two lines a second, and always the last one, so long loops stay readable.
+  auto now = std::chrono::steady_clock::now();
+  bool last = total > 0 && done >= total;
+  if (!last && now - last_progress_ < std::chrono::milliseconds(500)) return;
+  last_progress_ = now;
+  if (total > 0)
+    log().info("    {}: {} {}/{}", stage_id_, what, done, total);
+  else
+    log().info("    {}: {}", stage_id_, what);
+}
+
+Result<std::unique_ptr<Provider>> StageContext::make_provider(const std::string& interface,
+                                                              const std::string& provider_id, const Json& config) {
+  std::string id = provider_id;
+  Json merged = config.is_null() ? Json::object() : config;
+  // Named LLM backends of the workflow's `llm:` section: the agent names the backend, the workflow
+  // says which provider and configuration it is.
+  if (interface == "llm") {
+    for (const auto& backend : workflow_.llm) {
+      if (backend.name != provider_id) continue;
+      id = backend.backend;
+      Json base = backend.config.value;
+      for (const auto& [key, value] : merged.items()) base[key] = value;
+      merged = std::move(base);
+      break;
+    }
+  }
+  const ProviderFactory* factory = registry_.find_provider(interface, id);
+  if (!factory) {
+    std::string known;
+    for (const auto* p : registry_.providers_of(interface)) known += (known.empty() ? "" : ", ") + p->id;
+    return Status(ErrorCode::kNotFound, "no provider '" + id + "' of interface '" + interface + "' (known: " +
+                                            (known.empty() ? "none" : known) + ")");
+  }
+  auto resolved = factory->config.resolve(merged);
+  if (!resolved) return std::move(resolved).take_status().with_context("configuring provider '" + id + "'");
+  try {
+    return factory->make(resolved.value());
+  } catch (const std::exception& e) {
+    return Status(ErrorCode::kRuntime, "provider '" + id + "' threw while being made: " + e.what());
+  }
+}
+
+Status StageContext::check_outputs_complete() const {
+  for (const auto& port : factory_.outputs) {
+    if (!port.optional && !outputs_.count(port.name))
+      return Status(ErrorCode::kRuntime, "agent '" + factory_.id + "' finished without setting output '" + port.name + "'");
+  }
+  return Status::ok();
+}
+
+}  // namespace profagent::kernel

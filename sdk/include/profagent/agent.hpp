@@ -1,0 +1,107 @@
+#pragma once
+// Agents are workflow stages. A factory declares what the stage consumes and produces (ports with
+// artifact kinds) and its config schema; the kernel validates a workflow against that before it runs
+// anything, then makes one Agent instance per stage execution and calls run() with a context.
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "profagent/artifact.hpp"
+#include "profagent/config_schema.hpp"
+#include "profagent/provider.hpp"
+#include "profagent/status.hpp"
+
+namespace spdlog {
+class logger;
+}
+
+namespace profagent {
+
+struct PortSpec {
+  std::string name;
+  std::string kind;  // an artifact kind; for inputs also kinds::kAny
+  std::string description;
+  bool optional = false;  // an optional input may be left unconnected; an optional output may stay unset
+};
+
+// What a running agent sees of the kernel. Implemented by the kernel; plugins only call it.
+class AgentContext {
+ public:
+  virtual ~AgentContext();
+
+  virtual const std::string& stage_id() const = 0;  // e.g. "prune", or "refine/prune" inside a loop
+  virtual int iteration() const = 0;                // loop iteration (1-based), 0 outside loops
+  virtual const Config& config() const = 0;
+
+  // The artifact connected to an input port; null for an unconnected optional port.
+  virtual ArtifactPtr input(const std::string& port) const = 0;
+  // Publishes an output. Kind must match the port's declared kind; each port is set once.
+  virtual Status set_output(const std::string& port, ArtifactPtr artifact) = 0;
+
+  // A directory private to this stage execution, for scratch and large files (kept in the run dir).
+  virtual std::filesystem::path work_dir() const = 0;
+  virtual std::filesystem::path run_dir() const = 0;
+
+  // True once the user asked to stop (SIGINT). Long loops check it and return kCancelled.
+  virtual bool cancelled() const = 0;
+  // Shown on stderr, e.g. progress("layer", 3, 20). total <= 0 means unknown.
+  virtual void progress(const std::string& what, long done, long total) = 0;
+
+  // Makes a provider of `interface` with id `provider_id`, its config validated by its schema.
+  virtual Result<std::unique_ptr<Provider>> make_provider(const std::string& interface,
+                                                          const std::string& provider_id,
+                                                          const Json& config) = 0;
+
+  spdlog::logger& log() const;
+
+  // Convenience: the input as a concrete artifact type, or kNotFound / kValidation.
+  template <class T>
+  Result<std::shared_ptr<const T>> input_as(const std::string& port) const {
+    ArtifactPtr any = input(port);
+    if (!any) return Status(ErrorCode::kNotFound, "input port '" + port + "' is not connected");
+    auto typed = std::dynamic_pointer_cast<const T>(any);
+    if (!typed)
+      return Status(ErrorCode::kValidation,
+                    "input port '" + port + "' holds a '" + any->kind() + "' artifact of an unexpected type");
+    return typed;
+  }
+  // Convenience: a provider as its C++ interface type.
+  template <class T>
+  Result<std::unique_ptr<T>> make_provider_as(const std::string& interface, const std::string& provider_id,
+                                              const Json& config) {
+    auto made = make_provider(interface, provider_id, config);
+    if (!made) return std::move(made).take_status();
+    T* typed = dynamic_cast<T*>(made.value().get());
+    if (!typed)
+      return Status(ErrorCode::kValidation,
+                    "provider '" + provider_id + "' does not implement interface '" + interface + "'");
+    made.value().release();
+    return std::unique_ptr<T>(typed);
+  }
+};
+
+class Agent {
+ public:
+  virtual ~Agent();
+  // Exceptions thrown here are caught by the kernel and reported as kRuntime with the stage's context.
+  virtual Status run(AgentContext& context) = 0;
+};
+
+using AgentMaker = std::function<Result<std::unique_ptr<Agent>>(const Config& config)>;
+
+struct AgentFactory {
+  std::string id;    // the name a workflow's `agent:` uses, e.g. "pruning"
+  std::string role;  // what the stage does, e.g. "acquisition", "profiling", "analysis"
+  std::string summary;
+  std::vector<PortSpec> inputs;
+  std::vector<PortSpec> outputs;
+  ConfigSchema config;
+  AgentMaker make;
+
+  const PortSpec* find_input(const std::string& name) const;
+  const PortSpec* find_output(const std::string& name) const;
+};
+
+}  // namespace profagent

@@ -1,0 +1,57 @@
+#include "profagent/model_artifact.hpp"
+
+#include <torch/script.h>
+#include <unistd.h>
+
+#include "profagent/fs.hpp"
+
+namespace profagent {
+
+namespace fs = std::filesystem;
+
+namespace {
+std::int64_t count_parameters(const torch::jit::Module& module) {
+  std::int64_t total = 0;
+  for (const auto& parameter : module.parameters()) total += parameter.numel();
+  return total;
+}
+}  // namespace
+
+ModelArtifact::ModelArtifact(std::shared_ptr<const torch::jit::Module> module, Json provenance)
+    : module_(std::move(module)), summary_(std::move(provenance)) {
+  if (!summary_.is_object()) summary_ = Json{{"provenance", summary_}};
+  summary_["params"] = count_parameters(*module_);
+}
+
+Status ModelArtifact::save(const fs::path& dir) const {
+  fs::path target = dir / "model.pt";
+  fs::path tmp = dir / (".model.pt.tmp-" + std::to_string(::getpid()));
+  try {
+    module_->save(tmp.string());
+  } catch (const std::exception& e) {
+    std::error_code ignored;
+    fs::remove(tmp, ignored);
+    return Status(ErrorCode::kIo, "cannot save the TorchScript model to " + target.string() + ": " + e.what());
+  }
+  std::error_code ec;
+  fs::rename(tmp, target, ec);
+  if (ec) return Status(ErrorCode::kIo, "cannot rename " + tmp.string() + ": " + ec.message());
+  return Status::ok();
+}
+
+Result<ArtifactPtr> load_model_artifact(const fs::path& dir) {
+  auto header = read_json(dir / "artifact.json");
+  if (!header) return std::move(header).take_status();
+  fs::path file = dir / "model.pt";
+  try {
+    auto module = std::make_shared<torch::jit::Module>(torch::jit::load(file.string()));
+    module->eval();
+    Json provenance = header->value("summary", Json::object());
+    provenance.erase("params");
+    return ArtifactPtr(std::make_shared<ModelArtifact>(std::move(module), std::move(provenance)));
+  } catch (const std::exception& e) {
+    return Status(ErrorCode::kParseError, "cannot load the TorchScript model " + file.string() + ": " + e.what());
+  }
+}
+
+}  // namespace profagent
