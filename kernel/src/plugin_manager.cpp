@@ -173,7 +173,7 @@ void load_into(Registry& registry, PluginRecord record) {
   }
   // Loaders are process-wide, so they are installed only once the plugin is known to be accepted.
   for (auto& [kind, loader] : registrar.artifact_loaders()) register_artifact_loader(kind, std::move(loader));
-  log().info("loaded plugin '{}' {} from {}", record.id, record.version, record.path);
+  log().debug("loaded plugin '{}' {} from {}", record.id, record.version, record.path);
 }
 
 // The plugin files a search path entry stands for, in a deterministic order.

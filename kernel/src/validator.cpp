@@ -21,25 +21,27 @@ std::string join(const std::vector<std::string>& items, const std::string& separ
   return out;
 }
 
+// Optimal string alignment distance: a swap of two neighbours ("jduge") counts as one typo.
 std::size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
   for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
     for (std::size_t j = 1; j <= b.size(); ++j) {
-      std::size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
     }
   }
-  return row[b.size()];
+  return d[a.size()][b.size()];
 }
 
 // Up to three candidates that look like a typo of `word`, closest first.
 std::vector<std::string> close_matches(const std::string& word, const std::vector<std::string>& candidates) {
   std::vector<std::pair<std::size_t, std::string>> scored;
-  const std::size_t limit = std::max<std::size_t>(2, word.size() / 3);
+  // Short names are too close to everything: "b" is not a typo of "a".
+  if (word.empty()) return {};
+  const std::size_t limit = std::min(std::max<std::size_t>(1, word.size() / 3), word.size() - 1);
   for (const auto& candidate : candidates) {
     std::size_t distance = edit_distance(word, candidate);
     bool contains = word.size() >= 3 && (candidate.find(word) != std::string::npos ||
@@ -78,20 +80,24 @@ std::pair<int, std::string> split_column(const std::string& message) {
 }
 
 // Every reference a stage makes, loop bodies included (what a loop stage depends on from outside).
+// A body's references to its own loop stage are errors reported elsewhere, not cycles.
 void collect_refs(const StageSpec& stage, std::vector<std::string>& out) {
   for (const auto& input : stage.inputs) out.push_back(input.ref.stage);
   if (!stage.loop) return;
   const LoopSpec& loop = *stage.loop;
   for (const auto& carry : loop.carry) out.push_back(carry.ref.stage);
-  for (const auto& next : loop.next) out.push_back(next.ref.stage);
-  for (const auto& body_stage : loop.stages) collect_refs(body_stage, out);
+  std::vector<std::string> body;
+  for (const auto& next : loop.next) body.push_back(next.ref.stage);
+  for (const auto& body_stage : loop.stages) collect_refs(body_stage, body);
   if (loop.until) {
     auto condition = Condition::parse(loop.until->text);
     if (condition)
-      for (const auto& ref : condition->references()) out.push_back(ref.stage);
+      for (const auto& ref : condition->references()) body.push_back(ref.stage);
   }
   if (loop.decide)
-    for (const auto& input : loop.decide->inputs) out.push_back(input.ref.stage);
+    for (const auto& input : loop.decide->inputs) body.push_back(input.ref.stage);
+  for (auto& name : body)
+    if (name != stage.id) out.push_back(std::move(name));
 }
 
 // For each stage of a scope, the indices of the stages of the same scope it reads from.
@@ -278,7 +284,9 @@ class Validator {
       check_config(factory->config, decide.with, what + ": decide: with");
     }
     std::vector<Binding> inputs = decide.inputs;
-    if (inputs.empty())
+    // The default binding only applies to an agent that has a history input; without one, the
+    // missing required inputs are reported instead.
+    if (inputs.empty() && (!factory || factory->find_input("history")))
       inputs.push_back({"history", PortRef{"loop", "history", decide.location}, decide.location});
     check_inputs(inputs, factory, body, owner, decide.location);
   }

@@ -1,0 +1,175 @@
+#include "model_loader.hpp"
+
+#include <torch/cuda.h>
+#include <torch/script.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <system_error>
+#include <vector>
+
+#include "profagent/fs.hpp"
+
+namespace profagent::agents {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kSupportedSchemes = "file paths";
+
+bool is_scheme_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.';
+}
+
+// The first non-empty line: LibTorch messages go on with backtraces and "Exception raised from".
+std::string first_line(const std::string& text) {
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(start, end - start);
+    auto not_space = [](char c) { return !std::isspace(static_cast<unsigned char>(c)); };
+    auto first = std::find_if(line.begin(), line.end(), not_space);
+    auto last = std::find_if(line.rbegin(), line.rend(), not_space).base();
+    if (first < last) return std::string(first, last);
+    start = end + 1;
+  }
+  return "no reason given";
+}
+
+// The file's first bytes, to tell a truncated TorchScript archive (a ZIP) from a file that never was one.
+enum class FileMagic { kZip, kPickle, kOther };
+
+FileMagic read_magic(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  char bytes[4] = {0, 0, 0, 0};
+  in.read(bytes, sizeof(bytes));
+  if (in.gcount() == 4 && std::memcmp(bytes, "PK\x03\x04", 4) == 0) return FileMagic::kZip;
+  // torch.save() before 1.6 (or with _use_new_zipfile_serialization=False) writes a bare pickle.
+  if (in.gcount() >= 2 && static_cast<unsigned char>(bytes[0]) == 0x80 && bytes[1] >= 2 && bytes[1] <= 5)
+    return FileMagic::kPickle;
+  return FileMagic::kOther;
+}
+
+Status load_failure(const std::string& shown, const fs::path& path, const std::string& torch_reason) {
+  std::string reason = first_line(torch_reason);
+  switch (read_magic(path)) {
+    case FileMagic::kZip:
+      if (reason.find("constants.pkl") != std::string::npos)
+        return Status(ErrorCode::kParseError,
+                      shown + " is a ZIP archive but not a TorchScript module (" + reason +
+                          "); a torch.save() checkpoint holds weights only: export the model with "
+                          "torch.jit.script or torch.jit.trace and save that");
+      if (reason.find("central directory") != std::string::npos)
+        return Status(ErrorCode::kParseError,
+                      shown + " is a truncated or damaged TorchScript archive (" + reason + ")");
+      return Status(ErrorCode::kParseError, "cannot load the TorchScript archive " + shown + " (" + reason + ")");
+    case FileMagic::kPickle:
+      return Status(ErrorCode::kParseError,
+                    shown + " is not a TorchScript archive (" + reason +
+                        "); it looks like a legacy torch.save() pickle: export the model with "
+                        "torch.jit.script or torch.jit.trace and save that");
+    case FileMagic::kOther:
+      break;
+  }
+  return Status(ErrorCode::kParseError, shown + " is not a TorchScript archive (" + reason + ")");
+}
+
+// Checks what can be checked before LibTorch sees the file, so each common mistake gets its own message.
+Status check_model_file(const std::string& shown, const fs::path& path) {
+  std::error_code ec;
+  fs::file_status status = fs::status(path, ec);
+  if (status.type() == fs::file_type::not_found) {
+    std::string where = fs::path(shown).is_relative() ? " (relative to " + fs::current_path(ec).string() + ")" : "";
+    return Status(ErrorCode::kNotFound, "model file not found: " + shown + where);
+  }
+  if (ec) return Status(ErrorCode::kIo, "cannot access model file " + shown + ": " + ec.message());
+  if (status.type() == fs::file_type::directory)
+    return Status(ErrorCode::kInvalidArgument,
+                  shown + " is a directory, not a TorchScript model file (name the .pt file inside it)");
+  if (status.type() != fs::file_type::regular)
+    return Status(ErrorCode::kInvalidArgument, shown + " is not a regular file, so not a TorchScript model file");
+  std::ifstream probe(path, std::ios::binary);
+  if (!probe)
+    return Status(ErrorCode::kIo, "cannot read model file " + shown + ": " + std::strerror(errno));
+  if (fs::file_size(path, ec) == 0 && !ec)
+    return Status(ErrorCode::kParseError, shown + " is not a TorchScript archive (the file is empty)");
+  return Status::ok();
+}
+
+}  // namespace
+
+std::string source_scheme(const std::string& source) {
+  std::size_t colon = source.find(':');
+  // One letter is a Windows drive ("C:\models\m.pt"); a '/' first means a path like "runs/a:b.pt".
+  if (colon == std::string::npos || colon < 2) return "";
+  if (!std::isalpha(static_cast<unsigned char>(source[0]))) return "";
+  for (std::size_t i = 1; i < colon; ++i)
+    if (!is_scheme_char(source[i])) return "";
+  return source.substr(0, colon);
+}
+
+Result<std::shared_ptr<const ModelArtifact>> load_model(const std::string& source, const LoadOptions& options) {
+  if (source.empty()) return Status(ErrorCode::kInvalidArgument, "the model source is empty");
+  std::string scheme = source_scheme(source);
+  std::error_code ec;
+  // An existing file whose name merely looks like "name:rest" is still a file.
+  if (!scheme.empty() && !fs::exists(source, ec))
+    return Status(ErrorCode::kUnsupported, "unsupported source scheme '" + scheme + "' in '" + source +
+                                               "' (supported: " + kSupportedSchemes + ")");
+
+  if (options.device != "cpu" && options.device != "cuda")
+    return Status(ErrorCode::kInvalidArgument, "unknown device '" + options.device + "' (expected cpu or cuda)");
+  if (options.device == "cuda" && !torch::cuda::is_available())
+    return Status(ErrorCode::kUnsupported,
+                  "device 'cuda' was requested for " + source +
+                      " but CUDA is not available (LibTorch built without CUDA, or no GPU visible); use device: cpu");
+
+  fs::path path = fs::absolute(fs::path(source), ec).lexically_normal();
+  if (ec) return Status(ErrorCode::kIo, "cannot resolve the model path " + source + ": " + ec.message());
+  PROFAGENT_RETURN_IF_ERROR(check_model_file(source, path));
+
+  auto started = std::chrono::steady_clock::now();
+  std::shared_ptr<torch::jit::Module> module;
+  try {
+    // Loading straight onto the device also maps a model saved on a GPU to a CPU-only machine.
+    module = std::make_shared<torch::jit::Module>(
+        torch::jit::load(path.string(), c10::Device(options.device == "cuda" ? c10::kCUDA : c10::kCPU)));
+    if (options.eval) module->eval();
+  } catch (const c10::Error& e) {
+    return load_failure(source, path, e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    return load_failure(source, path, e.what());
+  }
+  double loaded_in_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+
+  auto digest = sha256_file(path);
+  if (!digest) return std::move(digest).take_status().with_context("hashing model file " + source);
+  std::uintmax_t size = fs::file_size(path, ec);
+  if (ec) return Status(ErrorCode::kIo, "cannot stat model file " + source + ": " + ec.message());
+
+  std::vector<std::string> methods;
+  for (const auto& method : module->get_methods()) methods.push_back(method.name());
+  std::sort(methods.begin(), methods.end());
+
+  Json provenance = {
+      {"source", source},
+      {"path", path.string()},
+      {"sha256", digest.value()},
+      {"size_bytes", size},
+      {"format", "torchscript"},
+      {"device", options.device},
+      {"eval", options.eval},
+      {"methods", methods},
+      {"loaded_in_ms", loaded_in_ms},
+  };
+  return std::shared_ptr<const ModelArtifact>(std::make_shared<ModelArtifact>(std::move(module), std::move(provenance)));
+}
+
+}  // namespace profagent::agents
