@@ -36,9 +36,15 @@ struct SyntaxError {
   std::string message;
 };
 
-bool is_name_start(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; }
-bool is_name_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-'; }
-bool is_digit(char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; }
+bool is_name_start(char c) {
+  return std::isalpha(static_cast<unsigned char>(c)) || c == '_';
+}
+bool is_name_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+}
+bool is_digit(char c) {
+  return std::isdigit(static_cast<unsigned char>(c)) != 0;
+}
 
 std::string describe(const Token& token) {
   return token.type == Token::Type::kEnd ? "end of expression" : "'" + token.text + "'";
@@ -113,8 +119,9 @@ class Lexer {
       if (text_[pos_] == '\\' && pos_ + 1 < text_.size()) ++pos_;
       value += text_[pos_++];
     }
-    if (pos_ >= text_.size()) throw SyntaxError{token.column, "unterminated string (expected a closing " +
-                                                                  std::string(1, quote) + ")"};
+    if (pos_ >= text_.size())
+      throw SyntaxError{token.column,
+                        "unterminated string (expected a closing " + std::string(1, quote) + ")"};
     ++pos_;
     token.text = text_.substr(start, pos_ - start);
     token.value = value;
@@ -174,7 +181,9 @@ class ExpressionParser {
   bool is_keyword(const Token& token, const char* word) const {
     return token.type == Token::Type::kName && token.text == word;
   }
-  bool is_op(const Token& token, const char* op) const { return token.type == Token::Type::kOp && token.text == op; }
+  bool is_op(const Token& token, const char* op) const {
+    return token.type == Token::Type::kOp && token.text == op;
+  }
 
   static NodePtr binary(Node::Kind kind, std::string op, NodePtr lhs, NodePtr rhs) {
     auto node = std::make_shared<Node>();
@@ -250,8 +259,10 @@ class ExpressionParser {
       case Token::Type::kEnd:
         break;
     }
-    throw SyntaxError{token.column, "expected a value (number, string, true, false, null, stage.port or "
-                                    "'('), got " + describe(token)};
+    throw SyntaxError{token.column,
+                      "expected a value (number, string, true, false, null, stage.port or "
+                      "'('), got " +
+                          describe(token)};
   }
 
   NodePtr parse_name(const Token& token, const std::shared_ptr<Node>& node) {
@@ -300,7 +311,8 @@ std::string shown(const Json& value) {
   return text.size() > 60 ? text.substr(0, 57) + "..." : text;
 }
 
-Result<Json> read_ref(const ConditionRef& ref, const std::string& text, const Condition::SummaryLookup& lookup) {
+Result<Json> read_ref(const ConditionRef& ref, const std::string& text,
+                      const Condition::SummaryLookup& lookup) {
   std::optional<Json> summary = lookup(ref.stage, ref.port);
   if (!summary)
     return Status(ErrorCode::kNotFound,
@@ -313,27 +325,29 @@ Result<Json> read_ref(const ConditionRef& ref, const std::string& text, const Co
       if (it == current.end()) {
         std::string keys;
         for (auto k = current.begin(); k != current.end(); ++k) keys += (keys.empty() ? "" : ", ") + k.key();
-        return Status(ErrorCode::kNotFound, "'" + text + "': '" + where + "' has no key '" + key + "' (keys: " +
-                                                (keys.empty() ? "none" : keys) + ")");
+        return Status(ErrorCode::kNotFound, "'" + text + "': '" + where + "' has no key '" + key +
+                                                "' (keys: " + (keys.empty() ? "none" : keys) + ")");
       }
       current = *it;
     } else if (current.is_array()) {
       char* end = nullptr;
       unsigned long index = std::strtoul(key.c_str(), &end, 10);
       if (key.empty() || *end != '\0' || index >= current.size())
-        return Status(ErrorCode::kNotFound, "'" + text + "': '" + where + "' has no index '" + key + "' (size " +
-                                                std::to_string(current.size()) + ")");
+        return Status(ErrorCode::kNotFound, "'" + text + "': '" + where + "' has no index '" + key +
+                                                "' (size " + std::to_string(current.size()) + ")");
       current = current[index];
     } else {
-      return Status(ErrorCode::kNotFound,
-                    "'" + text + "': '" + where + "' is " + type_name(current) + ", it has no key '" + key + "'");
+      return Status(ErrorCode::kNotFound, "'" + text + "': '" + where + "' is " + type_name(current) +
+                                              ", it has no key '" + key + "'");
     }
     where += "." + key;
   }
   return current;
 }
 
-bool ordering_op(const std::string& op) { return op != "==" && op != "!="; }
+bool ordering_op(const std::string& op) {
+  return op != "==" && op != "!=";
+}
 
 template <class T>
 bool compare_with(const std::string& op, const T& a, const T& b) {
@@ -363,8 +377,8 @@ Result<bool> compare(const Node& node, const Json& a, const Json& b) {
                                                 " and " + type_name(b) + " (only == and != apply)");
     return op == "==" ? a == b : a != b;
   }
-  return Status(ErrorCode::kValidation, "'" + node.text + "': cannot compare " + type_name(a) + " (" + shown(a) +
-                                            ") with " + type_name(b) + " (" + shown(b) + ")");
+  return Status(ErrorCode::kValidation, "'" + node.text + "': cannot compare " + type_name(a) + " (" +
+                                            shown(a) + ") with " + type_name(b) + " (" + shown(b) + ")");
 }
 
 Result<Json> value_of(const Node& node, const Condition::SummaryLookup& lookup);

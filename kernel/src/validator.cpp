@@ -28,7 +28,8 @@ std::size_t edit_distance(const std::string& a, const std::string& b) {
   for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
   for (std::size_t i = 1; i <= a.size(); ++i) {
     for (std::size_t j = 1; j <= b.size(); ++j) {
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      d[i][j] =
+          std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
       if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
         d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
     }
@@ -44,8 +45,8 @@ std::vector<std::string> close_matches(const std::string& word, const std::vecto
   const std::size_t limit = std::min(std::max<std::size_t>(1, word.size() / 3), word.size() - 1);
   for (const auto& candidate : candidates) {
     std::size_t distance = edit_distance(word, candidate);
-    bool contains = word.size() >= 3 && (candidate.find(word) != std::string::npos ||
-                                         word.find(candidate) != std::string::npos);
+    bool contains = word.size() >= 3 &&
+                    (candidate.find(word) != std::string::npos || word.find(candidate) != std::string::npos);
     if (distance <= limit || contains) scored.emplace_back(distance, candidate);
   }
   std::stable_sort(scored.begin(), scored.end(),
@@ -136,8 +137,7 @@ class Validator {
     Scope top{&workflow_.stages, nullptr, nullptr};
     check_scope(top);
     check_llm();
-    for (const auto& output : workflow_.outputs)
-      resolve(output.ref, top, "outputs: " + output.name, true);
+    for (const auto& output : workflow_.outputs) resolve(output.ref, top, "outputs: " + output.name, true);
     std::stable_sort(diagnostics_.begin(), diagnostics_.end(), [](const Diagnostic& a, const Diagnostic& b) {
       return std::make_pair(a.location.line, a.location.column) <
              std::make_pair(b.location.line, b.location.column);
@@ -169,7 +169,8 @@ class Validator {
     return out;
   }
 
-  const AgentFactory* find_agent(const std::string& id, const SourceLocation& where, const std::string& what) {
+  const AgentFactory* find_agent(const std::string& id, const SourceLocation& where,
+                                 const std::string& what) {
     if (const AgentFactory* factory = registry_.find_agent(id)) return factory;
     std::vector<std::string> known;
     for (const auto* factory : registry_.agents()) known.push_back(factory->id);
@@ -200,7 +201,8 @@ class Validator {
 
   void check_agent_stage(const StageSpec& stage, const Scope& scope) {
     const std::string what = "stage '" + stage.id + "'";
-    const AgentFactory* factory = stage.agent.empty() ? nullptr : find_agent(stage.agent, stage.agent_location, what);
+    const AgentFactory* factory =
+        stage.agent.empty() ? nullptr : find_agent(stage.agent, stage.agent_location, what);
     if (factory) check_config(factory->config, stage.with, what + ": with");
     check_inputs(stage.inputs, factory, scope, "stage '" + stage.id + "'", stage.location);
   }
@@ -212,8 +214,8 @@ class Validator {
     for (const auto& input : inputs) {
       const PortSpec* port = factory ? factory->find_input(input.name) : nullptr;
       if (factory && !port)
-        error(input.location, owner + ": unknown input '" + input.name + "' (inputs of agent '" + factory->id +
-                                  "': " + port_names(factory->inputs) + ")");
+        error(input.location, owner + ": unknown input '" + input.name + "' (inputs of agent '" +
+                                  factory->id + "': " + port_names(factory->inputs) + ")");
       Kind kind = resolve(input.ref, scope, owner + ": input '" + input.name + "'", true);
       if (port && kind && !kind->empty() && !port_kinds_compatible(*kind, port->kind))
         error(input.ref.location, "input '" + input.name + "' of " + owner + " expects '" + port->kind +
@@ -224,15 +226,16 @@ class Validator {
       bool connected = std::any_of(inputs.begin(), inputs.end(),
                                    [&](const Binding& input) { return input.name == port.name; });
       if (!port.optional && !connected)
-        error(owner_location, owner + ": required input '" + port.name + "' (" + port.kind +
-                                  ") is not connected");
+        error(owner_location,
+              owner + ": required input '" + port.name + "' (" + port.kind + ") is not connected");
     }
   }
 
   void check_loop_stage(const StageSpec& stage, const Scope& scope) {
     const LoopSpec& loop = *stage.loop;
     const std::string what = "loop '" + stage.id + "'";
-    for (const auto& carry : loop.carry) resolve(carry.ref, scope, what + ": carry '" + carry.name + "'", true);
+    for (const auto& carry : loop.carry)
+      resolve(carry.ref, scope, what + ": carry '" + carry.name + "'", true);
 
     Scope body{&loop.stages, &scope, &stage};
     check_scope(body);
@@ -249,8 +252,8 @@ class Validator {
     if (carry == carries.end()) {
       std::vector<std::string> names;
       for (const auto& binding : body.loop->loop->carry) names.push_back(binding.name);
-      error(next.location, what + ": next '" + next.name + "' is not a carry (carry: " +
-                               (names.empty() ? "none" : join(names)) + ")");
+      error(next.location, what + ": next '" + next.name +
+                               "' is not a carry (carry: " + (names.empty() ? "none" : join(names)) + ")");
       return;
     }
     if (kind && !kind->empty() && !carry->second.empty() && !port_kinds_compatible(*kind, carry->second))
@@ -354,7 +357,8 @@ class Validator {
         std::vector<std::string> outputs;
         for (const auto& binding : stage.loop->carry) outputs.push_back(binding.name);
         outputs.push_back("history");
-        return fail("loop '" + stage.id + "' has no output '" + ref.port + "' (outputs: " + join(outputs) + ")");
+        return fail("loop '" + stage.id + "' has no output '" + ref.port + "' (outputs: " + join(outputs) +
+                    ")");
       }
     }
     auto elsewhere = ids_.find(ref.stage);
@@ -372,13 +376,14 @@ class Validator {
     const AgentFactory* factory = registry_.find_agent(stage.agent);
     if (!factory) return std::string();  // reported at the stage
     if (const PortSpec* port = factory->find_output(ref.port)) return port->kind;
-    return fail("stage '" + stage.id + "' has no output '" + ref.port + "' (outputs of agent '" + factory->id +
-                "': " + port_names(factory->outputs) + ")");
+    return fail("stage '" + stage.id + "' has no output '" + ref.port + "' (outputs of agent '" +
+                factory->id + "': " + port_names(factory->outputs) + ")");
   }
 
   template <class Fail>
   Kind resolve_loop_ref(const PortRef& ref, const Scope& scope, Fail& fail) {
-    if (!scope.loop) return fail("'" + ref.text() + "': 'loop.' references are only valid inside a loop body");
+    if (!scope.loop)
+      return fail("'" + ref.text() + "': 'loop.' references are only valid inside a loop body");
     if (ref.port == "history") return std::string(kinds::kHistory);
     if (ref.port == "iteration") return std::string(kinds::kJson);
     const auto& carries = carry_kinds(*scope.loop, *scope.parent);
@@ -407,8 +412,9 @@ class Validator {
           std::vector<std::string> names;
           for (auto it = start; it != path.end(); ++it) names.push_back(scope[*it].id);
           names.push_back(scope[dep].id);
-          error(scope[dep].location, "cycle: " + join(names, " -> ") + " (stages outside a loop cannot depend "
-                                                                        "on each other in a circle)");
+          error(scope[dep].location, "cycle: " + join(names, " -> ") +
+                                         " (stages outside a loop cannot depend "
+                                         "on each other in a circle)");
         } else if (color[dep] == 0) {
           visit(dep);
         }

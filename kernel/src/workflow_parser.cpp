@@ -65,7 +65,9 @@ std::string type_phrase(const Json& value) {
 }
 
 // Embedded interpolations become text: strings as they are, everything else as compact JSON.
-std::string to_text(const Json& value) { return value.is_string() ? value.get<std::string>() : value.dump(); }
+std::string to_text(const Json& value) {
+  return value.is_string() ? value.get<std::string>() : value.dump();
+}
 
 // Types an unquoted scalar the way YAML 1.2's core schema does (the subset workflows need).
 Json type_plain_scalar(const std::string& text) {
@@ -121,7 +123,7 @@ class Parser {
  private:
   enum class VarState { kPending, kResolving, kDone, kFailed };
   struct Var {
-    Json value;  // raw until resolved
+    Json value;           // raw until resolved
     Locations locations;  // JSON pointer (relative to the var) -> location
     SourceLocation location;
     VarState state = VarState::kPending;
@@ -178,7 +180,8 @@ class Parser {
   std::optional<ConditionSpec> read_until(const Entry& entry);
   std::optional<int> read_max_iterations(const Entry& entry, const std::string& stage_id);
   std::vector<Binding> read_bindings(const Entry& entry, const std::string& what);
-  std::optional<PortRef> read_ref(const YAML::Node& node, const SourceLocation& where, const std::string& what);
+  std::optional<PortRef> read_ref(const YAML::Node& node, const SourceLocation& where,
+                                  const std::string& what);
 
   std::string file_;
   std::string text_;
@@ -372,8 +375,10 @@ bool Parser::expand(const std::string& expression, const SourceLocation& where, 
     error(where, "environment variable '" + name + "' is not set (in ${env:" + name + "})");
     return false;
   }
-  error(where, "unknown interpolation '${" + expression +
-                   "}' (use ${vars.NAME}, ${env:NAME}, ${env:NAME:-default} or ${run.dir}; '$${' for a literal '${')");
+  error(
+      where,
+      "unknown interpolation '${" + expression +
+          "}' (use ${vars.NAME}, ${env:NAME}, ${env:NAME:-default} or ${run.dir}; '$${' for a literal '${')");
   return false;
 }
 
@@ -703,7 +708,8 @@ std::optional<DecideSpec> Parser::read_decide(const Entry& entry, const std::str
   } else {
     error(decide.location, what + " needs 'agent'");
   }
-  if (const Entry* inputs = find(entries, "inputs")) decide.inputs = read_bindings(*inputs, what + ": inputs");
+  if (const Entry* inputs = find(entries, "inputs"))
+    decide.inputs = read_bindings(*inputs, what + ": inputs");
   decide.with = read_config(find(entries, "with"), decide.location, what + ": with");
   return decide;
 }
@@ -795,8 +801,8 @@ ParseOutcome parse_workflow_file(const std::string& path, const ParseOptions& op
   if (fs::is_directory(path, ec)) {
     ParseOutcome outcome;
     outcome.workflow.file = path;
-    outcome.diagnostics.push_back({{path, 0, 0}, "cannot read workflow file '" + path + "': " +
-                                                     std::strerror(EISDIR)});
+    outcome.diagnostics.push_back(
+        {{path, 0, 0}, "cannot read workflow file '" + path + "': " + std::strerror(EISDIR)});
     return outcome;
   }
   std::ifstream in(path, std::ios::binary);
@@ -804,8 +810,9 @@ ParseOutcome parse_workflow_file(const std::string& path, const ParseOptions& op
     int reason = errno;
     ParseOutcome outcome;
     outcome.workflow.file = path;
-    outcome.diagnostics.push_back({{path, 0, 0}, "cannot read workflow file '" + path + "': " +
-                                                     std::strerror(reason ? reason : ENOENT)});
+    outcome.diagnostics.push_back(
+        {{path, 0, 0},
+         "cannot read workflow file '" + path + "': " + std::strerror(reason ? reason : ENOENT)});
     return outcome;
   }
   std::ostringstream buffer;

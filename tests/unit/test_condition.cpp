@@ -28,8 +28,12 @@ struct Summaries {
 
 Summaries sample() {
   Summaries s;
-  s.values["evaluate.metrics"] = Json{{"accuracy", 0.91}, {"top5", 0.99}, {"layers", {{"n", 3}}},
-                                      {"name", "resnet"}, {"done", false}, {"note", nullptr},
+  s.values["evaluate.metrics"] = Json{{"accuracy", 0.91},
+                                      {"top5", 0.99},
+                                      {"layers", {{"n", 3}}},
+                                      {"name", "resnet"},
+                                      {"done", false},
+                                      {"note", nullptr},
                                       {"history", Json::array({1, 2, 3})}};
   s.values["loop.iteration"] = Json(2);
   s.values["flag.out"] = Json(true);
@@ -155,8 +159,9 @@ TEST_CASE("and and or short-circuit: the right side is not read when the left de
 TEST_CASE("a bare value used as a condition must be a boolean") {
   CHECK(evaluation_error("loop.iteration") ==
         "'loop.iteration' is a number (2), not a boolean; compare it with something");
-  CHECK(evaluation_error("flag.out and 'yes'") == "''yes'' is a string (\"yes\"), not a boolean; compare it with "
-                                                  "something");
+  CHECK(evaluation_error("flag.out and 'yes'") ==
+        "''yes'' is a string (\"yes\"), not a boolean; compare it with "
+        "something");
 }
 
 TEST_CASE("a missing artifact or key is an error naming the reference and the missing part") {
@@ -168,17 +173,20 @@ TEST_CASE("a missing artifact or key is an error naming the reference and the mi
   CHECK(result.status().code() == ErrorCode::kNotFound);
   CHECK(result.status().message() == "'prune.model.params': there is no artifact 'prune.model'");
   CHECK(evaluation_error("evaluate.metrics.acuracy > 0") ==
-        "'evaluate.metrics.acuracy': 'evaluate.metrics' has no key 'acuracy' (keys: accuracy, top5, layers, name, "
+        "'evaluate.metrics.acuracy': 'evaluate.metrics' has no key 'acuracy' (keys: accuracy, top5, layers, "
+        "name, "
         "done, note, history)");
   CHECK(evaluation_error("evaluate.metrics.accuracy.x > 0") ==
         "'evaluate.metrics.accuracy.x': 'evaluate.metrics.accuracy' is a number, it has no key 'x'");
 }
 
 TEST_CASE("parse errors name the column and what was expected") {
-  CHECK(parse_error("") == "column 1: expected a value (number, string, true, false, null, stage.port or '('), "
-                           "got end of expression");
-  CHECK(parse_error("a.b >=") == "column 7: expected a value (number, string, true, false, null, stage.port or "
-                                 "'('), got end of expression");
+  CHECK(parse_error("") ==
+        "column 1: expected a value (number, string, true, false, null, stage.port or '('), "
+        "got end of expression");
+  CHECK(parse_error("a.b >=") ==
+        "column 7: expected a value (number, string, true, false, null, stage.port or "
+        "'('), got end of expression");
   CHECK(parse_error("a.b = 1") == "column 5: expected '==', got '='");
   CHECK(parse_error("(a.b == 1") == "column 10: expected ')', got end of expression");
   CHECK(parse_error("a.b == 1 c.d") == "column 10: expected 'and', 'or' or end of expression, got 'c.d'");

@@ -49,7 +49,8 @@ const Registry& registry() {
     counter.config.add("step", ConfigType::kInt).default_value(1).range(-1000, 1000);
     counter.config.add("delay", ConfigType::kDuration).default_value("0s");
     agents.push_back(counter);
-    agents.push_back(agent("add", {port("a", kinds::kJson), port("b", kinds::kJson)}, {port("sum", kinds::kJson)}));
+    agents.push_back(
+        agent("add", {port("a", kinds::kJson), port("b", kinds::kJson)}, {port("sum", kinds::kJson)}));
     auto record = agent("record", {port("in", kinds::kAny, true)}, {port("out", kinds::kJson)});
     record.config.add("file", ConfigType::kPath).required();
     agents.push_back(record);
@@ -177,32 +178,39 @@ TEST_CASE("with: is checked against the agent's config schema, at the offending 
   CHECK(only(head + "    with:\n      accuracy: 0.5\n      acuracy: 0.5\n") ==
         "wf.yaml:7:16: stage 'm': with.acuracy: unknown key 'acuracy' (known: accuracy, latency_ms); did you "
         "mean 'accuracy'?");
-  CHECK(only(head + "    with: { latency_ms: 2 }\n") == "wf.yaml:5:11: stage 'm': with.accuracy: missing required key");
+  CHECK(only(head + "    with: { latency_ms: 2 }\n") ==
+        "wf.yaml:5:11: stage 'm': with.accuracy: missing required key");
   CHECK(only(head) == "wf.yaml:3:5: stage 'm': with.accuracy: missing required key");
 }
 
 TEST_CASE("an input port the agent does not have is reported with the agent's inputs") {
-  CHECK(only("version: 1\nstages:\n  - { id: e, agent: emit }\n  - { id: c, agent: counter, inputs: { valu: e.out } }\n") ==
+  CHECK(only("version: 1\nstages:\n  - { id: e, agent: emit }\n  - { id: c, agent: counter, inputs: { valu: "
+             "e.out } }\n") ==
         "wf.yaml:4:40: stage 'c': unknown input 'valu' (inputs of agent 'counter': value)");
 }
 
 TEST_CASE("a required input that is not connected is reported at the stage") {
-  CHECK(only("version: 1\nstages:\n  - { id: e, agent: emit }\n  - { id: s, agent: add, inputs: { a: e.out } }\n") ==
-        "wf.yaml:4:5: stage 's': required input 'b' (json) is not connected");
+  CHECK(only("version: 1\nstages:\n  - { id: e, agent: emit }\n  - { id: s, agent: add, inputs: { a: e.out } "
+             "}\n") == "wf.yaml:4:5: stage 's': required input 'b' (json) is not connected");
 }
 
 TEST_CASE("a reference to no stage is reported with close matches") {
-  CHECK(only("version: 1\nstages:\n  - { id: emit1, agent: emit }\n  - { id: c, agent: counter, inputs: { value: emit2.out } }\n") ==
-        "wf.yaml:4:47: stage 'c': input 'value': 'emit2.out' refers to no stage 'emit2' (did you mean 'emit1'?)");
+  CHECK(only("version: 1\nstages:\n  - { id: emit1, agent: emit }\n  - { id: c, agent: counter, inputs: { "
+             "value: emit2.out } }\n") ==
+        "wf.yaml:4:47: stage 'c': input 'value': 'emit2.out' refers to no stage 'emit2' (did you mean "
+        "'emit1'?)");
 }
 
 TEST_CASE("a reference to a port the stage does not output lists its outputs") {
-  CHECK(only("version: 1\nstages:\n  - { id: e, agent: emit }\n  - { id: c, agent: counter, inputs: { value: e.output } }\n") ==
-        "wf.yaml:4:47: stage 'c': input 'value': stage 'e' has no output 'output' (outputs of agent 'emit': out)");
+  CHECK(only("version: 1\nstages:\n  - { id: e, agent: emit }\n  - { id: c, agent: counter, inputs: { value: "
+             "e.output } }\n") ==
+        "wf.yaml:4:47: stage 'c': input 'value': stage 'e' has no output 'output' (outputs of agent 'emit': "
+        "out)");
 }
 
 TEST_CASE("an artifact kind mismatch names the input, both kinds and the reference") {
-  CHECK(only("version: 1\nstages:\n  - { id: emit, agent: emit }\n  - { id: prune, agent: take_plan, inputs: { plan: emit.out } }\n") ==
+  CHECK(only("version: 1\nstages:\n  - { id: emit, agent: emit }\n  - { id: prune, agent: take_plan, inputs: "
+             "{ plan: emit.out } }\n") ==
         "wf.yaml:4:52: input 'plan' of stage 'prune' expects 'plan', but 'emit.out' is 'json'");
 }
 
@@ -262,7 +270,8 @@ stages:
 )");
   INFO(joined(diagnostics));
   REQUIRE(diagnostics.size() == 2);
-  CHECK(diagnostics[0] == "wf.yaml:8:47: input 'value' of stage 'c' expects 'json', but 'l.best' is 'metrics'");
+  CHECK(diagnostics[0] ==
+        "wf.yaml:8:47: input 'value' of stage 'c' expects 'json', but 'l.best' is 'metrics'");
   CHECK(diagnostics[1] ==
         "wf.yaml:10:47: stage 'd': input 'value': loop 'l' has no output 'nothing' (outputs: best, history)");
 }
@@ -283,12 +292,14 @@ stages:
 )");
   INFO(joined(diagnostics));
   REQUIRE(diagnostics.size() == 3);
-  CHECK(diagnostics[0] == "wf.yaml:10:51: stage 'd': input 'value': 'loop.w': loop 'l' has no carry 'w' "
-                          "(available: loop.v, loop.history, loop.iteration)");
+  CHECK(diagnostics[0] ==
+        "wf.yaml:10:51: stage 'd': input 'value': 'loop.w': loop 'l' has no carry 'w' "
+        "(available: loop.v, loop.history, loop.iteration)");
   CHECK(diagnostics[1] ==
         "wf.yaml:11:51: stage 'f': input 'value': a stage inside loop 'l' cannot read 'l.v'; use 'loop.v'");
   CHECK(diagnostics[2] ==
-        "wf.yaml:12:47: stage 'g': input 'value': 'loop.v': 'loop.' references are only valid inside a loop body");
+        "wf.yaml:12:47: stage 'g': input 'value': 'loop.v': 'loop.' references are only valid inside a loop "
+        "body");
 }
 
 TEST_CASE("carry references resolve outside the body") {
@@ -298,7 +309,8 @@ stages:
     loop: { max_iterations: 2, carry: { v: a.out } }
     stages:
       - { id: a, agent: emit }
-)") == "wf.yaml:4:44: loop 'l': carry 'v': 'a.out': stage 'a' is inside a loop body that is not visible from here "
+)") == "wf.yaml:4:44: loop 'l': carry 'v': 'a.out': stage 'a' is inside a loop body that is not visible from "
+       "here "
        "(outside a loop, read the loop's outputs: <loop>.<carry> or <loop>.history)");
 }
 
@@ -327,7 +339,8 @@ TEST_CASE("an until expression must parse; the error points into the expression"
   const std::string head = "version: 1\nstages:\n  - id: l\n    loop:\n      max_iterations: 2\n";
   const std::string body = "    stages:\n      - { id: a, agent: counter }\n";
   CHECK(only(head + "      until: \"a.value.value >= \"\n" + body) ==
-        "wf.yaml:6:32: loop 'l': until: expected a value (number, string, true, false, null, stage.port or '('), "
+        "wf.yaml:6:32: loop 'l': until: expected a value (number, string, true, false, null, stage.port or "
+        "'('), "
         "got end of expression");
   CHECK(only(head + "      until: a.value.value = 3\n" + body) ==
         "wf.yaml:6:28: loop 'l': until: expected '==', got '='");
@@ -344,23 +357,25 @@ TEST_CASE("a decide agent must output a decision; its inputs default to the loop
   const std::string head = "version: 1\nstages:\n  - id: l\n    loop:\n      max_iterations: 2\n";
   const std::string body = "    stages:\n      - { id: a, agent: counter }\n";
   CHECK(validate(head + "      decide: { agent: judge }\n" + body).empty());
-  CHECK(only(head + "      decide: { agent: counter }\n" + body) ==
-        "wf.yaml:6:24: loop 'l': decide agent 'counter' has no output 'decision' of kind 'decision' (outputs: "
-        "value)");
+  CHECK(
+      only(head + "      decide: { agent: counter }\n" + body) ==
+      "wf.yaml:6:24: loop 'l': decide agent 'counter' has no output 'decision' of kind 'decision' (outputs: "
+      "value)");
   CHECK(only(head + "      decide: { agent: jduge }\n" + body) ==
         "wf.yaml:6:24: loop 'l': decide: unknown agent 'jduge' (did you mean 'judge'?)");
   CHECK(only(head + "      decide: { agent: judge, with: { select: worst } }\n" + body) ==
         "wf.yaml:6:47: loop 'l': decide: with.select: \"worst\" is not one of: last, best");
-  CHECK(only(head + "      decide: { agent: judge, inputs: { history: a.value } }\n" + body) ==
-        "wf.yaml:6:50: input 'history' of decide agent 'judge' of loop 'l' expects 'history', but 'a.value' is "
-        "'json'");
+  CHECK(
+      only(head + "      decide: { agent: judge, inputs: { history: a.value } }\n" + body) ==
+      "wf.yaml:6:50: input 'history' of decide agent 'judge' of loop 'l' expects 'history', but 'a.value' is "
+      "'json'");
 }
 
 TEST_CASE("llm backends must name a loaded llm provider and match its config schema") {
   CHECK(only("version: 1\nllm:\n  p: { backend: heuristc }\nstages:\n  - { id: e, agent: emit }\n") ==
         "wf.yaml:3:3: llm 'p': unknown backend 'heuristc' (did you mean 'heuristic'?)");
-  CHECK(only("version: 1\nllm:\n  p: { backend: heuristic, temperature: 3 }\nstages:\n  - { id: e, agent: emit }\n") ==
-        "wf.yaml:3:41: llm 'p'.temperature: 3 is above the maximum 2");
+  CHECK(only("version: 1\nllm:\n  p: { backend: heuristic, temperature: 3 }\nstages:\n  - { id: e, agent: "
+             "emit }\n") == "wf.yaml:3:41: llm 'p'.temperature: 3 is above the maximum 2");
 }
 
 TEST_CASE("workflow outputs must resolve at the top level") {

@@ -35,7 +35,9 @@ std::string only_diagnostic(const ParseOutcome& outcome) {
   return outcome.diagnostics.front().to_string();
 }
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
 
 // A minimal valid workflow around one stage's `with:` block (the block starts on line 5).
 std::string with_block(const std::string& with_lines, const std::string& vars_lines = "") {
@@ -255,8 +257,9 @@ TEST_CASE("a doubled dollar escapes a literal ${") {
 
 TEST_CASE("vars may use environment variables and other vars, in any order") {
   EnvVar root("PROFAGENT_TEST_ROOT", "/data");
-  auto outcome = parse(with_block("      path: ${vars.model}\n",
-                                  "  model: ${vars.dir}/resnet.pt\n  dir: ${env:PROFAGENT_TEST_ROOT}/models\n"));
+  auto outcome =
+      parse(with_block("      path: ${vars.model}\n",
+                       "  model: ${vars.dir}/resnet.pt\n  dir: ${env:PROFAGENT_TEST_ROOT}/models\n"));
   INFO(all_diagnostics(outcome));
   REQUIRE(outcome.ok());
   CHECK(outcome.workflow.vars["dir"] == Json("/data/models"));
@@ -319,7 +322,8 @@ TEST_CASE("--set of an undeclared var is an error listing the declared ones") {
 }
 
 TEST_CASE("--set can replace a list var with a YAML flow list") {
-  auto outcome = parse_with_sets(with_block("      x: ${vars.layers}\n", "  layers: [a]\n"), {{"layers", "[b, c]"}});
+  auto outcome =
+      parse_with_sets(with_block("      x: ${vars.layers}\n", "  layers: [a]\n"), {{"layers", "[b, c]"}});
   INFO(all_diagnostics(outcome));
   REQUIRE(outcome.ok());
   CHECK(outcome.workflow.stages[0].with.value["x"] == Json::array({"b", "c"}));
@@ -328,7 +332,8 @@ TEST_CASE("--set can replace a list var with a YAML flow list") {
 TEST_CASE("an unknown top-level key is reported at the key, listing the known keys") {
   auto outcome = parse("version: 1\nstagse: []\nstages:\n  - { id: a, agent: b }\n");
   CHECK(only_diagnostic(outcome) ==
-        "wf.yaml:2:1: unknown key 'stagse' in the workflow (known keys: version, name, vars, plugin_paths, llm, "
+        "wf.yaml:2:1: unknown key 'stagse' in the workflow (known keys: version, name, vars, plugin_paths, "
+        "llm, "
         "stages, outputs)");
 }
 
@@ -347,7 +352,8 @@ stages:
   CHECK(outcome.diagnostics[0].to_string() ==
         "wf.yaml:4:5: unknown key 'agnt' in stage 'a' (known keys: id, agent, loop, stages, inputs, with)");
   CHECK(outcome.diagnostics[1].to_string() ==
-        "wf.yaml:7:32: unknown key 'untill' in loop 'l' (known keys: max_iterations, carry, next, until, decide)");
+        "wf.yaml:7:32: unknown key 'untill' in loop 'l' (known keys: max_iterations, carry, next, until, "
+        "decide)");
   CHECK(outcome.diagnostics[2].to_string() ==
         "wf.yaml:7:65: unknown key 'input' in loop 'l': decide (known keys: agent, with, inputs)");
 }
@@ -360,10 +366,12 @@ TEST_CASE("a YAML syntax error becomes one diagnostic at the position yaml-cpp r
 TEST_CASE("a missing workflow file is reported with its path and the reason") {
   auto outcome = parse_workflow_file("/nonexistent/dir/wf.yaml", {});
   CHECK(only_diagnostic(outcome) ==
-        "/nonexistent/dir/wf.yaml: cannot read workflow file '/nonexistent/dir/wf.yaml': No such file or directory");
+        "/nonexistent/dir/wf.yaml: cannot read workflow file '/nonexistent/dir/wf.yaml': No such file or "
+        "directory");
 }
 
-TEST_CASE("parse_workflow_file keeps the text and the path, and resolves plugin_paths against the file's dir") {
+TEST_CASE(
+    "parse_workflow_file keeps the text and the path, and resolves plugin_paths against the file's dir") {
   namespace fs = std::filesystem;
   fs::path dir = fs::temp_directory_path() / "profagent_parser_test";
   fs::create_directories(dir);
@@ -391,8 +399,10 @@ TEST_CASE("the workflow version must be 1 and stages must be a non-empty list") 
   CHECK(only_diagnostic(parse("version: 2\nstages:\n  - { id: a, agent: b }\n")) ==
         "wf.yaml:1:10: unsupported workflow version 2 (expected 1)");
   CHECK(only_diagnostic(parse("version: 1\n")) == "wf.yaml:1:1: the workflow has no 'stages'");
-  CHECK(only_diagnostic(parse("version: 1\nstages: []\n")) == "wf.yaml:2:9: the workflow's 'stages' is empty");
-  CHECK(only_diagnostic(parse("")) == "wf.yaml:1:1: the workflow is empty (expected 'version: 1' and 'stages:')");
+  CHECK(only_diagnostic(parse("version: 1\nstages: []\n")) ==
+        "wf.yaml:2:9: the workflow's 'stages' is empty");
+  CHECK(only_diagnostic(parse("")) ==
+        "wf.yaml:1:1: the workflow is empty (expected 'version: 1' and 'stages:')");
   CHECK(only_diagnostic(parse("- a\n")) == "wf.yaml:1:1: the workflow must be a mapping");
 }
 
@@ -417,7 +427,8 @@ stages:
   REQUIRE(outcome.diagnostics.size() == 6);
   CHECK(outcome.diagnostics[0].to_string() == "wf.yaml:3:5: a stage needs an 'id'");
   CHECK(contains(outcome.diagnostics[1].to_string(), "wf.yaml:4:9: invalid stage id '9lives'"));
-  CHECK(outcome.diagnostics[2].to_string() == "wf.yaml:8:5: stage 'both' has both 'agent' and 'loop'; give one");
+  CHECK(outcome.diagnostics[2].to_string() ==
+        "wf.yaml:8:5: stage 'both' has both 'agent' and 'loop'; give one");
   CHECK(outcome.diagnostics[3].to_string() ==
         "wf.yaml:10:5: stage 'neither' needs 'agent' (or 'loop' with 'stages')");
   CHECK(outcome.diagnostics[4].to_string() ==
@@ -443,8 +454,9 @@ stages:
 }
 
 TEST_CASE("max_iterations may come from a var") {
-  auto outcome = parse("version: 1\nvars: { n: 4 }\nstages:\n  - id: l\n    loop: { max_iterations: \"${vars.n}\" }\n"
-                       "    stages: [ { id: x, agent: a } ]\n");
+  auto outcome = parse(
+      "version: 1\nvars: { n: 4 }\nstages:\n  - id: l\n    loop: { max_iterations: \"${vars.n}\" }\n"
+      "    stages: [ { id: x, agent: a } ]\n");
   INFO(all_diagnostics(outcome));
   REQUIRE(outcome.ok());
   CHECK(outcome.workflow.stages[0].loop->max_iterations == 4);
