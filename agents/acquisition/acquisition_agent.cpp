@@ -27,8 +27,8 @@ class AcquisitionAgent : public profagent::Agent {
     const profagent::Json summary = loaded.value()->summary();
     context.log().info("loaded {}: {} parameters, {} bytes, sha256 {}, {:.1f} ms on {}", source_,
                        summary.value("params", 0L), summary.value("size_bytes", 0UL),
-                       summary.value("sha256", std::string()).substr(0, 12), summary.value("loaded_in_ms", 0.0),
-                       options_.device);
+                       summary.value("sha256", std::string()).substr(0, 12),
+                       summary.value("loaded_in_ms", 0.0), options_.device);
     return context.set_output("model", std::move(loaded).value());
   }
 
@@ -65,7 +65,9 @@ AgentFactory make_acquisition_factory() {
   return factory;
 }
 
-void register_acquisition(profagent::Registrar& registrar) { registrar.add_agent(make_acquisition_factory()); }
+void register_acquisition(profagent::Registrar& registrar) {
+  registrar.add_agent(make_acquisition_factory());
+}
 
 }  // namespace
 

@@ -68,7 +68,8 @@ Status load_failure(const std::string& shown, const fs::path& path, const std::s
       if (reason.find("central directory") != std::string::npos)
         return Status(ErrorCode::kParseError,
                       shown + " is a truncated or damaged TorchScript archive (" + reason + ")");
-      return Status(ErrorCode::kParseError, "cannot load the TorchScript archive " + shown + " (" + reason + ")");
+      return Status(ErrorCode::kParseError,
+                    "cannot load the TorchScript archive " + shown + " (" + reason + ")");
     case FileMagic::kPickle:
       return Status(ErrorCode::kParseError,
                     shown + " is not a TorchScript archive (" + reason +
@@ -85,7 +86,8 @@ Status check_model_file(const std::string& shown, const fs::path& path) {
   std::error_code ec;
   fs::file_status status = fs::status(path, ec);
   if (status.type() == fs::file_type::not_found) {
-    std::string where = fs::path(shown).is_relative() ? " (relative to " + fs::current_path(ec).string() + ")" : "";
+    std::string where =
+        fs::path(shown).is_relative() ? " (relative to " + fs::current_path(ec).string() + ")" : "";
     return Status(ErrorCode::kNotFound, "model file not found: " + shown + where);
   }
   if (ec) return Status(ErrorCode::kIo, "cannot access model file " + shown + ": " + ec.message());
@@ -93,10 +95,10 @@ Status check_model_file(const std::string& shown, const fs::path& path) {
     return Status(ErrorCode::kInvalidArgument,
                   shown + " is a directory, not a TorchScript model file (name the .pt file inside it)");
   if (status.type() != fs::file_type::regular)
-    return Status(ErrorCode::kInvalidArgument, shown + " is not a regular file, so not a TorchScript model file");
+    return Status(ErrorCode::kInvalidArgument,
+                  shown + " is not a regular file, so not a TorchScript model file");
   std::ifstream probe(path, std::ios::binary);
-  if (!probe)
-    return Status(ErrorCode::kIo, "cannot read model file " + shown + ": " + std::strerror(errno));
+  if (!probe) return Status(ErrorCode::kIo, "cannot read model file " + shown + ": " + std::strerror(errno));
   if (fs::file_size(path, ec) == 0 && !ec)
     return Status(ErrorCode::kParseError, shown + " is not a TorchScript archive (the file is empty)");
   return Status::ok();
@@ -114,7 +116,8 @@ std::string source_scheme(const std::string& source) {
   return source.substr(0, colon);
 }
 
-Result<std::shared_ptr<const ModelArtifact>> load_model(const std::string& source, const LoadOptions& options) {
+Result<std::shared_ptr<const ModelArtifact>> load_model(const std::string& source,
+                                                        const LoadOptions& options) {
   if (source.empty()) return Status(ErrorCode::kInvalidArgument, "the model source is empty");
   std::string scheme = source_scheme(source);
   std::error_code ec;
@@ -124,11 +127,13 @@ Result<std::shared_ptr<const ModelArtifact>> load_model(const std::string& sourc
                                                "' (supported: " + kSupportedSchemes + ")");
 
   if (options.device != "cpu" && options.device != "cuda")
-    return Status(ErrorCode::kInvalidArgument, "unknown device '" + options.device + "' (expected cpu or cuda)");
+    return Status(ErrorCode::kInvalidArgument,
+                  "unknown device '" + options.device + "' (expected cpu or cuda)");
   if (options.device == "cuda" && !torch::cuda::is_available())
-    return Status(ErrorCode::kUnsupported,
-                  "device 'cuda' was requested for " + source +
-                      " but CUDA is not available (LibTorch built without CUDA, or no GPU visible); use device: cpu");
+    return Status(
+        ErrorCode::kUnsupported,
+        "device 'cuda' was requested for " + source +
+            " but CUDA is not available (LibTorch built without CUDA, or no GPU visible); use device: cpu");
 
   fs::path path = fs::absolute(fs::path(source), ec).lexically_normal();
   if (ec) return Status(ErrorCode::kIo, "cannot resolve the model path " + source + ": " + ec.message());
@@ -159,17 +164,12 @@ Result<std::shared_ptr<const ModelArtifact>> load_model(const std::string& sourc
   std::sort(methods.begin(), methods.end());
 
   Json provenance = {
-      {"source", source},
-      {"path", path.string()},
-      {"sha256", digest.value()},
-      {"size_bytes", size},
-      {"format", "torchscript"},
-      {"device", options.device},
-      {"eval", options.eval},
-      {"methods", methods},
-      {"loaded_in_ms", loaded_in_ms},
+      {"source", source},     {"path", path.string()},   {"sha256", digest.value()},
+      {"size_bytes", size},   {"format", "torchscript"}, {"device", options.device},
+      {"eval", options.eval}, {"methods", methods},      {"loaded_in_ms", loaded_in_ms},
   };
-  return std::shared_ptr<const ModelArtifact>(std::make_shared<ModelArtifact>(std::move(module), std::move(provenance)));
+  return std::shared_ptr<const ModelArtifact>(
+      std::make_shared<ModelArtifact>(std::move(module), std::move(provenance)));
 }
 
 }  // namespace profagent::agents

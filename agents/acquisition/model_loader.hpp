@@ -24,7 +24,8 @@ struct LoadOptions {
 // Errors name the path and the reason: kNotFound (missing file), kInvalidArgument (a directory, an
 // unknown device), kUnsupported (an unknown scheme, CUDA not available), kIo (unreadable),
 // kParseError (not a TorchScript archive, truncated or damaged archive).
-Result<std::shared_ptr<const ModelArtifact>> load_model(const std::string& source, const LoadOptions& options);
+Result<std::shared_ptr<const ModelArtifact>> load_model(const std::string& source,
+                                                        const LoadOptions& options);
 
 // The scheme of a source ("torchvision" for "torchvision:resnet18"), or empty for a file path.
 // A one-letter prefix is a drive letter, and a path with a '/' before its first ':' is a path.

@@ -207,7 +207,9 @@ std::vector<Entry> Parser::read_map(const YAML::Node& map, const SourceLocation&
   if (!expect_map(map, where, what)) return entries;
   std::map<std::string, int> first_line;
   for (auto it = map.begin(); it != map.end(); ++it) {
-    const YAML::Node& key = it->first;
+    // Copies: yaml-cpp's iterator hands out a temporary proxy, so references into it dangle.
+    const YAML::Node key = it->first;
+    const YAML::Node value = it->second;
     if (!key.IsScalar()) {
       error(at(key), what + ": a key must be a plain name");
       continue;
@@ -223,7 +225,7 @@ std::vector<Entry> Parser::read_map(const YAML::Node& map, const SourceLocation&
                          std::to_string(seen->second) + ")");
       continue;
     }
-    entries.push_back({name, key, it->second});
+    entries.push_back({name, key, value});
   }
   return entries;
 }

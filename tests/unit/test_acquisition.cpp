@@ -1,8 +1,17 @@
 // The acquisition stage: real TorchScript files (one built here in C++, the shipped demo CNN) loaded
 // by the loader library and through the real plugin, each kind of bad input refused with its path
 // and reason.
-#include <doctest/doctest.h>
+// LibTorch first: Debian's c10 logs through glog, whose CHECK macros would replace doctest's.
+#include <torch/cuda.h>
 #include <torch/script.h>
+#undef CHECK
+#undef CHECK_EQ
+#undef CHECK_NE
+#undef CHECK_LT
+#undef CHECK_LE
+#undef CHECK_GT
+#undef CHECK_GE
+#include <doctest/doctest.h>
 
 #include <atomic>
 #include <chrono>
@@ -32,8 +41,12 @@ namespace {
 const fs::path kDemoModel = fs::path(PROFAGENT_SOURCE_DIR) / "examples" / "models" / "demo_cnn.pt";
 const fs::path kPluginFile = fs::path(PROFAGENT_PLUGIN_OUTPUT_DIR) / "libacquisition.so";
 
-bool contains(const std::string& text, const std::string& piece) { return text.find(piece) != std::string::npos; }
-bool starts_with(const std::string& text, const std::string& prefix) { return text.rfind(prefix, 0) == 0; }
+bool contains(const std::string& text, const std::string& piece) {
+  return text.find(piece) != std::string::npos;
+}
+bool starts_with(const std::string& text, const std::string& prefix) {
+  return text.rfind(prefix, 0) == 0;
+}
 
 class TempDir {
  public:
@@ -67,9 +80,11 @@ class ChangeDirectory {
   fs::path previous_;
 };
 
-// A real TorchScript module made in C++: y = x w^T + b with a 3x4 weight, 15 parameters.
+// A real TorchScript module made in C++: y = x w^T + b with a 3x4 weight, 15 parameters. It gets the
+// `training` flag every module scripted or traced in Python has, which eval() switches off.
 fs::path save_linear_model(const fs::path& dir, const std::string& name = "linear.pt") {
   torch::jit::Module module("M");
+  module.register_attribute("training", c10::BoolType::get(), true);
   module.register_parameter("w", torch::arange(12, torch::kFloat).reshape({3, 4}) / 10, false);
   module.register_parameter("b", torch::tensor({1.0f, -1.0f, 0.5f}), false);
   module.define("def forward(self, x):\n  return torch.linear(x, self.w, self.b)\n");
@@ -121,7 +136,8 @@ class FakeContext : public profagent::AgentContext {
   fs::path run_dir() const override { return fs::temp_directory_path(); }
   bool cancelled() const override { return false; }
   void progress(const std::string&, long, long) override {}
-  profagent::Result<std::unique_ptr<profagent::Provider>> make_provider(const std::string&, const std::string& id,
+  profagent::Result<std::unique_ptr<profagent::Provider>> make_provider(const std::string&,
+                                                                        const std::string& id,
                                                                         const Json&) override {
     return profagent::Status(ErrorCode::kNotFound, "no provider '" + id + "' in this test");
   }
@@ -166,7 +182,8 @@ TEST_CASE("a TorchScript file made in C++ loads with its full provenance and sti
   CHECK(torch::allclose(module.forward({x}).toTensor(), expected));
 }
 
-TEST_CASE("the shipped demo CNN loads in eval mode, classifies a 1x1x28x28 image and carries its input shape") {
+TEST_CASE(
+    "the shipped demo CNN loads in eval mode, classifies a 1x1x28x28 image and carries its input shape") {
   REQUIRE_MESSAGE(fs::exists(kDemoModel), "run /usr/bin/python3 examples/models/make_demo_model.py");
   auto loaded = load_model(kDemoModel.string(), {});
   REQUIRE_MESSAGE(loaded.is_ok(), loaded.status().to_string());
@@ -218,7 +235,8 @@ TEST_CASE("a missing file is reported as not found with its path and the directo
   CHECK(code_of(missing) == ErrorCode::kNotFound);
 
   ChangeDirectory cd(dir.path());
-  CHECK(error_of("nope.pt") == "model file not found: nope.pt (relative to " + fs::current_path().string() + ")");
+  CHECK(error_of("nope.pt") ==
+        "model file not found: nope.pt (relative to " + fs::current_path().string() + ")");
 }
 
 TEST_CASE("a directory is refused as not a model file") {
@@ -234,7 +252,9 @@ TEST_CASE("a text file is refused as not a TorchScript archive with torch's reas
   write_bytes(text, "this is a text file, not a model\nsecond line\n");
   std::string message = error_of(text.string());
   CHECK(starts_with(message, text.string() + " is not a TorchScript archive ("));
-  CHECK(contains(message, "not a ZIP archive"));
+  // miniz says "not a ZIP archive" or "failed finding central directory" depending on the length.
+  CHECK(contains(message, "(PytorchStreamReader failed reading zip archive: "));
+  CHECK_FALSE(contains(message, "truncated"));
   CHECK(code_of(text.string()) == ErrorCode::kParseError);
 }
 
@@ -261,7 +281,7 @@ TEST_CASE("a weights-only pickle archive is refused with a hint to export the mo
   fs::path checkpoint = dir.path() / "state_dict.pt";
   c10::Dict<std::string, torch::Tensor> state;
   state.insert("w", torch::zeros({2, 2}));
-  std::vector<char> bytes = torch::pickle_save(state);
+  std::vector<char> bytes = torch::jit::pickle_save(state);
   write_bytes(checkpoint, std::string(bytes.begin(), bytes.end()));
 
   std::string message = error_of(checkpoint.string());
@@ -276,7 +296,7 @@ TEST_CASE("a source with an unknown scheme is refused as unsupported, naming the
   CHECK(error_of("") == "the model source is empty");
 }
 
-TEST_CASE("a scheme is a letter-led prefix before the first colon; drive letters and paths are not schemes") {
+TEST_CASE("a scheme is a letter-led prefix before the first colon, and drive letters and paths are not schemes") {
   CHECK(source_scheme("torchvision:resnet18") == "torchvision");
   CHECK(source_scheme("git+ssh://host/repo") == "git+ssh");
   CHECK(source_scheme("models/resnet.pt") == "");
@@ -301,7 +321,8 @@ TEST_CASE("cuda without a usable GPU is a clear error, and an unknown device is 
   LoadOptions cuda;
   cuda.device = "cuda";
   if (!torch::cuda::is_available()) {
-    CHECK(starts_with(error_of(file, cuda), "device 'cuda' was requested for " + file + " but CUDA is not available"));
+    CHECK(starts_with(error_of(file, cuda),
+                      "device 'cuda' was requested for " + file + " but CUDA is not available"));
     CHECK(code_of(file, cuda) == ErrorCode::kUnsupported);
   } else {
     auto loaded = load_model(file, cuda);
@@ -326,8 +347,9 @@ TEST_CASE("a loaded model saved as an artifact loads back with the same provenan
   CHECK(reloaded.value()->summary() == loaded.value()->summary());
 }
 
-TEST_CASE("the acquisition plugin registers an agent whose schema requires source and defaults device and eval") {
-  REQUIRE_MESSAGE(fs::exists(kPluginFile), "build the 'acquisition' target first: " + kPluginFile.string());
+TEST_CASE(
+    "the acquisition plugin registers an agent whose schema requires source and defaults device and eval") {
+  REQUIRE_MESSAGE(fs::exists(kPluginFile), ("build the 'acquisition' target first: " + kPluginFile.string()));
   profagent::kernel::Registry registry;
   profagent::kernel::PluginManager manager(registry);
   const auto& record = manager.load_file(kPluginFile.string());
@@ -351,7 +373,7 @@ TEST_CASE("the acquisition plugin registers an agent whose schema requires sourc
 }
 
 TEST_CASE("the acquisition agent run through the plugin publishes the model, or fails naming the file") {
-  REQUIRE_MESSAGE(fs::exists(kPluginFile), "build the 'acquisition' target first: " + kPluginFile.string());
+  REQUIRE_MESSAGE(fs::exists(kPluginFile), ("build the 'acquisition' target first: " + kPluginFile.string()));
   profagent::kernel::Registry registry;
   profagent::kernel::PluginManager manager(registry);
   REQUIRE(manager.load_file(kPluginFile.string()).loaded);
@@ -373,7 +395,8 @@ TEST_CASE("the acquisition agent run through the plugin publishes the model, or 
   REQUIRE(model != nullptr);
   CHECK(model->summary()["sha256"] == profagent::sha256_file(file).value());
   CHECK(model->summary()["params"] == 15);
-  CHECK(model->module().forward({torch::zeros({1, 4})}).toTensor().sizes() == torch::IntArrayRef({1, 3}));
+  torch::jit::Module module = model->module();  // a handle to the same module; forward() is non-const
+  CHECK(module.forward({torch::zeros({1, 4})}).toTensor().sizes() == torch::IntArrayRef({1, 3}));
 
   std::string missing = (dir.path() / "missing.pt").string();
   auto bad_config = factory->config.resolve(Json{{"source", missing}});
