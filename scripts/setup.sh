@@ -11,6 +11,7 @@ PACKAGES=(
   doctest-dev
   python3 python3-torch python3-torchvision    # exporting real torchvision models as fixtures
   dataset-fashion-mnist                        # real data for accuracy
+  libstb-dev                                   # stb_image: JPEG/PNG decoding for ImageFolder datasets
 )
 
 missing=()

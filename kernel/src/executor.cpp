@@ -42,6 +42,25 @@ Json compact_summary(const Artifact& artifact) {
   return compact;
 }
 
+// final - baseline and final / baseline for every number the two metrics share (nested objects
+// such as latency_ms included), so a reader sees at once what compression bought and cost.
+Json metrics_change(const Json& baseline, const Json& final_metrics) {
+  Json change = Json::object();
+  for (const auto& [key, before] : baseline.items()) {
+    if (!final_metrics.contains(key)) continue;
+    const Json& after = final_metrics[key];
+    if (before.is_number() && after.is_number()) {
+      double b = before.get<double>(), a = after.get<double>();
+      change[key] = {{"delta", a - b}};
+      if (b != 0) change[key]["ratio"] = a / b;
+    } else if (before.is_object() && after.is_object()) {
+      Json nested = metrics_change(before, after);
+      if (!nested.empty()) change[key] = nested;
+    }
+  }
+  return change;
+}
+
 Status cancelled_status() { return Status(ErrorCode::kCancelled, "interrupted by the user (SIGINT)"); }
 
 // What a stage execution needs to know, whether it is a workflow stage or a loop's decide stage.
@@ -86,6 +105,11 @@ struct Executor::State {
     if (!written) log().warn("could not update report.json: {}", written.to_string());
   }
 
+  // Every evaluation's metrics appear in report.json under "metrics", keyed like the blackboard.
+  void record_metrics(const std::string& key, const Artifact& artifact) {
+    if (artifact.kind() == kinds::kMetrics) report["metrics"][key] = artifact.summary();
+  }
+
   Result<std::map<std::string, ArtifactPtr>> resolve_inputs(const Invocation& call, const Scope& scope,
                                                             const AgentFactory& factory) {
     std::map<std::string, ArtifactPtr> inputs;
@@ -123,6 +147,7 @@ struct Executor::State {
       Json outputs = Json::object();
       for (const auto& [port, artifact] : completed.value()->outputs) {
         PROFAGENT_RETURN_IF_ERROR(board.put(scope.own_key(call.id, port), artifact));
+        record_metrics(scope.own_key(call.id, port), *artifact);
         outputs[port] = compact_summary(*artifact);
       }
       log().info("{} {} ({}): completed in the earlier run, loaded", label, display_id, call.agent);
@@ -184,8 +209,10 @@ struct Executor::State {
                    {"seconds", seconds}, {"outputs", ports}, {"finished_at", utc_now()}};
     Status marked = store.complete_stage(stage_path, record);
     if (!marked) return fail(marked, "failed");
-    for (const auto& [port, artifact] : context.outputs())
+    for (const auto& [port, artifact] : context.outputs()) {
       PROFAGENT_RETURN_IF_ERROR(board.put(scope.own_key(call.id, port), artifact));
+      record_metrics(scope.own_key(call.id, port), *artifact);
+    }
 
     log().info("{} {} completed in {:.2f} s", label, display_id, seconds);
     entry.update({{"status", "completed"}, {"seconds", seconds}, {"outputs", outputs}});
@@ -360,7 +387,13 @@ struct Executor::State {
                                                ", which was not produced");
       PROFAGENT_RETURN_IF_ERROR(store.save_workflow_output(binding.name, *value));
       report["outputs"][binding.name] = compact_summary(*value);
+      // A workflow that compares its result with its starting model names those metrics outputs
+      // "baseline" and "final"; they are lifted to the top of the report with their differences.
+      if ((binding.name == "baseline" || binding.name == "final") && value->kind() == kinds::kMetrics)
+        report[binding.name] = value->summary();
     }
+    if (report.contains("baseline") && report.contains("final"))
+      report["change"] = metrics_change(report["baseline"], report["final"]);
     return Status::ok();
   }
 };
@@ -378,6 +411,7 @@ RunOutcome Executor::run() {
                   {"started_at", utc_now()},
                   {"seconds", 0.0},
                   {"stages", Json::array()},
+                  {"metrics", Json::object()},
                   {"outputs", Json::object()}};
   if (previous && previous->contains("started_at")) {
     state.report["resumed_at"] = state.report["started_at"];

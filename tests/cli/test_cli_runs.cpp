@@ -209,3 +209,25 @@ TEST_CASE("a non-empty output directory is refused so that no earlier run is ove
   CHECK(result.err.find("not empty") != std::string::npos);
   CHECK(slurp(dir / "run" / "keep.txt") == "precious");
 }
+
+TEST_CASE("report.json lists every evaluation's metrics and lifts baseline and final with their change") {
+  auto run = run_workflow("metrics_report", R"(version: 1
+name: metrics
+stages:
+  - id: before
+    agent: emit_metrics
+    with: { accuracy: 0.9, latency_ms: 10 }
+  - id: after
+    agent: emit_metrics
+    with: { accuracy: 0.88, latency_ms: 4 }
+outputs: { baseline: before.metrics, final: after.metrics }
+)");
+  INFO(run.result.err);
+  REQUIRE(run.result.exit_code == 0);
+  CHECK(run.report["metrics"]["before.metrics"]["accuracy"] == 0.9);
+  CHECK(run.report["metrics"]["after.metrics"]["accuracy"] == 0.88);
+  CHECK(run.report["baseline"]["accuracy"] == 0.9);
+  CHECK(run.report["final"]["latency_ms"]["p50"] == 4);
+  CHECK(run.report["change"]["accuracy"]["delta"].get<double>() == doctest::Approx(-0.02));
+  CHECK(run.report["change"]["latency_ms"]["p50"]["ratio"].get<double>() == doctest::Approx(0.4));
+}
