@@ -18,6 +18,7 @@
 #include "profagent/kernel/workflow_parser.hpp"
 #include "profagent/log.hpp"
 #include "profagent/plugin.hpp"
+#include "profagent/text.hpp"
 #include "profagent/version.hpp"
 #include "plan_printer.hpp"
 
@@ -90,12 +91,6 @@ bool load_plugins(PluginManager& manager, const Registry& registry, const Option
   if (refused.empty()) return true;
   for (const auto* record : refused) std::cerr << "plugin refused: " << record->path << ": " << record->refusal << "\n";
   return false;
-}
-
-std::string join(const std::vector<std::string>& items, const std::string& separator) {
-  std::string out;
-  for (const auto& item : items) out += (out.empty() ? "" : separator) + item;
-  return out;
 }
 
 int list_plugins(const Registry& registry) {

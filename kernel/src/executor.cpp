@@ -110,6 +110,16 @@ struct Executor::State {
     if (artifact.kind() == kinds::kMetrics) report["metrics"][key] = artifact.summary();
   }
 
+  // The artifact a binding refers to, as seen from `scope`; `what` names the binding in the error.
+  Result<ArtifactPtr> lookup(const Scope& scope, const Binding& binding, const std::string& what) const {
+    auto key = scope.key_of(binding.ref.stage, binding.ref.port);
+    ArtifactPtr value = key ? board.get(*key) : nullptr;
+    if (!value)
+      return Status(ErrorCode::kRuntime,
+                    what + " '" + binding.name + "' refers to " + binding.ref.text() + ", which was not produced");
+    return value;
+  }
+
   Result<std::map<std::string, ArtifactPtr>> resolve_inputs(const Invocation& call, const Scope& scope,
                                                             const AgentFactory& factory) {
     std::map<std::string, ArtifactPtr> inputs;
@@ -118,15 +128,13 @@ struct Executor::State {
         inputs[binding.name] = call.history_override;
         continue;
       }
-      auto key = scope.key_of(binding.ref.stage, binding.ref.port);
-      ArtifactPtr artifact = key ? board.get(*key) : nullptr;
+      auto artifact = lookup(scope, binding, "input");
       if (!artifact) {
         const PortSpec* port = factory.find_input(binding.name);
         if (port && port->optional) continue;  // an optional output upstream that was not set
-        return Status(ErrorCode::kRuntime, "input '" + binding.name + "' refers to " + binding.ref.text() +
-                                               ", which was not produced");
+        return std::move(artifact).take_status();
       }
-      inputs[binding.name] = artifact;
+      inputs[binding.name] = artifact.value();
     }
     return inputs;
   }
@@ -245,12 +253,9 @@ struct Executor::State {
 
     std::map<std::string, ArtifactPtr> carry;
     for (const auto& binding : loop.carry) {
-      auto key = scope.key_of(binding.ref.stage, binding.ref.port);
-      ArtifactPtr value = key ? board.get(*key) : nullptr;
-      if (!value)
-        return Status(ErrorCode::kRuntime, "carry '" + binding.name + "' refers to " + binding.ref.text() +
-                                               ", which was not produced").with_context(where);
-      carry[binding.name] = value;
+      auto value = lookup(scope, binding, "carry");
+      if (!value) return std::move(value).take_status().with_context(where);
+      carry[binding.name] = value.value();
     }
 
     std::optional<Condition> until;
@@ -285,12 +290,9 @@ struct Executor::State {
 
       std::map<std::string, ArtifactPtr> next = carry;
       for (const auto& binding : loop.next) {
-        auto key = body.key_of(binding.ref.stage, binding.ref.port);
-        ArtifactPtr value = key ? board.get(*key) : nullptr;
-        if (!value)
-          return Status(ErrorCode::kRuntime, "next '" + binding.name + "' refers to " + binding.ref.text() +
-                                                 ", which was not produced").with_context(where);
-        next[binding.name] = value;
+        auto value = lookup(body, binding, "next");
+        if (!value) return std::move(value).take_status().with_context(where);
+        next[binding.name] = value.value();
       }
 
       Json entry = {{"iteration", iteration}, {"outputs", Json::object()}};
@@ -380,11 +382,7 @@ struct Executor::State {
     Scope top;
     for (const auto& stage : workflow.stages) top.add_stage(stage.id);
     for (const auto& binding : workflow.outputs) {
-      auto key = top.key_of(binding.ref.stage, binding.ref.port);
-      ArtifactPtr value = key ? board.get(*key) : nullptr;
-      if (!value)
-        return Status(ErrorCode::kRuntime, "workflow output '" + binding.name + "' refers to " + binding.ref.text() +
-                                               ", which was not produced");
+      PROFAGENT_ASSIGN_OR_RETURN(ArtifactPtr value, lookup(top, binding, "workflow output"));
       PROFAGENT_RETURN_IF_ERROR(store.save_workflow_output(binding.name, *value));
       report["outputs"][binding.name] = compact_summary(*value);
       // A workflow that compares its result with its starting model names those metrics outputs

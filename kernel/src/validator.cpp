@@ -7,52 +7,16 @@
 
 #include "profagent/artifact.hpp"
 #include "profagent/kernel/condition.hpp"
+#include "profagent/text.hpp"
 
 namespace profagent::kernel {
 
 namespace {
 
-std::string join(const std::vector<std::string>& items, const std::string& separator = ", ") {
-  std::string out;
-  for (const auto& item : items) {
-    if (!out.empty()) out += separator;
-    out += item;
-  }
-  return out;
-}
-
-// Optimal string alignment distance: a swap of two neighbours ("jduge") counts as one typo.
-std::size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
-  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
-  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      d[i][j] =
-          std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
-        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
-    }
-  }
-  return d[a.size()][b.size()];
-}
-
-// Up to three candidates that look like a typo of `word`, closest first.
-std::vector<std::string> close_matches(const std::string& word, const std::vector<std::string>& candidates) {
-  std::vector<std::pair<std::size_t, std::string>> scored;
-  // Short names are too close to everything: "b" is not a typo of "a".
-  if (word.empty()) return {};
-  const std::size_t limit = std::min(std::max<std::size_t>(1, word.size() / 3), word.size() - 1);
-  for (const auto& candidate : candidates) {
-    std::size_t distance = edit_distance(word, candidate);
-    bool contains = word.size() >= 3 &&
-                    (candidate.find(word) != std::string::npos || word.find(candidate) != std::string::npos);
-    if (distance <= limit || contains) scored.emplace_back(distance, candidate);
-  }
-  std::stable_sort(scored.begin(), scored.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
+// Up to three typo suggestions, quoted for messages: 'judge' or 'fudge'.
+std::vector<std::string> quoted_matches(const std::string& word, const std::vector<std::string>& candidates) {
   std::vector<std::string> out;
-  for (std::size_t i = 0; i < scored.size() && i < 3; ++i) out.push_back("'" + scored[i].second + "'");
+  for (const auto& match : close_matches(word, candidates)) out.push_back("'" + match + "'");
   return out;
 }
 
@@ -174,7 +138,7 @@ class Validator {
     if (const AgentFactory* factory = registry_.find_agent(id)) return factory;
     std::vector<std::string> known;
     for (const auto* factory : registry_.agents()) known.push_back(factory->id);
-    auto close = close_matches(id, known);
+    auto close = quoted_matches(id, known);
     std::string hint = !close.empty()  ? "did you mean " + join(close, " or ") + "?"
                        : known.empty() ? "no agents are loaded; check the plugin path"
                                        : "loaded agents: " + join(known);
@@ -302,7 +266,7 @@ class Validator {
       if (!provider) {
         std::vector<std::string> known;
         for (const auto* factory : registry_.providers_of("llm")) known.push_back(factory->id);
-        auto close = close_matches(llm.backend, known);
+        auto close = quoted_matches(llm.backend, known);
         std::string hint = !close.empty()  ? "did you mean " + join(close, " or ") + "?"
                            : known.empty() ? "no llm providers are loaded"
                                            : "llm providers: " + join(known);
@@ -366,7 +330,7 @@ class Validator {
       return fail("'" + ref.text() + "': stage '" + ref.stage +
                   "' is inside a loop body that is not visible from here (outside a loop, read the loop's "
                   "outputs: <loop>.<carry> or <loop>.history)");
-    auto close = close_matches(ref.stage, all_ids());
+    auto close = quoted_matches(ref.stage, all_ids());
     return fail("'" + ref.text() + "' refers to no stage '" + ref.stage + "'" +
                 (close.empty() ? std::string() : " (did you mean " + join(close, " or ") + "?)"));
   }

@@ -12,6 +12,8 @@
 #include <set>
 #include <sstream>
 
+#include "profagent/text.hpp"
+
 namespace profagent::kernel {
 
 namespace fs = std::filesystem;
@@ -24,15 +26,6 @@ const std::vector<std::string> kStageKeys = {"id", "agent", "loop", "stages", "i
 const std::vector<std::string> kLoopKeys = {"max_iterations", "carry", "next", "until", "decide"};
 const std::vector<std::string> kDecideKeys = {"agent", "with", "inputs"};
 const char* const kYamlStrTag = "tag:yaml.org,2002:str";
-
-std::string join(const std::vector<std::string>& items, const std::string& separator = ", ") {
-  std::string out;
-  for (const auto& item : items) {
-    if (!out.empty()) out += separator;
-    out += item;
-  }
-  return out;
-}
 
 bool is_identifier(const std::string& text) {
   static const std::regex kIdentifier("[A-Za-z_][A-Za-z0-9_-]*");

@@ -9,6 +9,8 @@
 #include <system_error>
 #include <utility>
 
+#include "profagent/text.hpp"
+
 namespace profagent {
 namespace {
 
@@ -58,46 +60,10 @@ std::string issue_line(const ConfigIssue& issue) {
   return issue.path.empty() ? issue.message : join_path(issue.path) + ": " + issue.message;
 }
 
-std::string join(const std::vector<std::string>& items, const char* separator) {
-  std::string out;
-  for (const auto& item : items) {
-    if (!out.empty()) out += separator;
-    out += item;
-  }
-  return out;
-}
-
-// Optimal string alignment distance: a swapped pair of letters ("ratoi") counts as one typo, not two.
-std::size_t edit_distance(const std::string& a, const std::string& b) {
-  const std::size_t n = a.size(), m = b.size();
-  std::vector<std::vector<std::size_t>> d(n + 1, std::vector<std::size_t>(m + 1, 0));
-  for (std::size_t i = 0; i <= n; ++i) d[i][0] = i;
-  for (std::size_t j = 0; j <= m; ++j) d[0][j] = j;
-  for (std::size_t i = 1; i <= n; ++i) {
-    for (std::size_t j = 1; j <= m; ++j) {
-      const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
-        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
-    }
-  }
-  return d[n][m];
-}
-
-// The closest candidate within two edits. A candidate as far away as the whole word is not a typo
-// of it ("x" for "n"), so it is not suggested.
-std::optional<std::string> closest(const std::string& word, const std::vector<std::string>& candidates) {
-  std::optional<std::string> best;
-  std::size_t best_distance = 3;
-  const std::string needle = lower(word);
-  for (const auto& candidate : candidates) {
-    const std::size_t distance = edit_distance(needle, lower(candidate));
-    if (distance < best_distance && distance < needle.size()) {
-      best = candidate;
-      best_distance = distance;
-    }
-  }
-  return best;
+std::optional<std::string> closest_match(const std::string& word, const std::vector<std::string>& candidates) {
+  auto matches = close_matches(word, candidates, 1);
+  if (matches.empty()) return std::nullopt;
+  return matches.front();
 }
 
 std::optional<std::int64_t> parse_int(const std::string& text, bool* out_of_range) {
@@ -297,7 +263,7 @@ class Checker {
       return Json(*text);
     std::string message = show(value, secret) + " is not one of: " + join(field.choices, ", ");
     if (text && !secret) {
-      if (auto suggestion = closest(*text, field.choices)) message += "; did you mean '" + *suggestion + "'?";
+      if (auto suggestion = closest_match(*text, field.choices)) message += "; did you mean '" + *suggestion + "'?";
     }
     fail(path, std::move(message));
     return std::nullopt;
@@ -391,7 +357,7 @@ Json check_config(const std::vector<ConfigField>& fields, const Json& input,
     std::string message = "unknown key '" + it.key() + "'";
     message +=
         known.empty() ? " (this component takes no config keys)" : " (known: " + join(known, ", ") + ")";
-    if (auto suggestion = closest(it.key(), known)) message += "; did you mean '" + *suggestion + "'?";
+    if (auto suggestion = closest_match(it.key(), known)) message += "; did you mean '" + *suggestion + "'?";
     issues.push_back({{it.key()}, std::move(message)});
   }
   return out;
