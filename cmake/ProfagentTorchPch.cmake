@@ -1,6 +1,6 @@
 # LibTorch headers cost about 20 s per translation unit here. Targets that include them reuse one
 # precompiled header: profagent_use_torch_pch(<target>) after the target is defined.
-set(PROFAGENT_TORCH_PCH_HEADERS <torch/script.h>)
+set(PROFAGENT_TORCH_PCH_HEADERS <torch/torch.h> <torch/script.h>)
 
 function(profagent_use_torch_pch target)
   if(NOT TARGET profagent_torch_pch)

@@ -7,6 +7,7 @@ PACKAGES=(
   build-essential cmake ccache git pkg-config
   libtorch-dev libopenblas0-pthread           # LibTorch; OpenBLAS or every fp32 figure is ~40x off
   libboost-dev libboost-filesystem-dev         # Boost.DLL (plugins), Asio/Beast (HTTP)
+  zlib1g-dev                                   # gzip IDX datasets
   libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev libssl-dev
   doctest-dev
   python3 python3-torch python3-torchvision    # exporting real torchvision models as fixtures
