@@ -1,0 +1,138 @@
+// The evaluation stage: measures a model (accuracy on a dataset, agreement with a reference, latency,
+// size, parameters, peak memory, environment) and publishes the numbers on port `metrics`. The
+// measuring lives in evaluator.cpp so that it is testable on its own.
+#include <torch/script.h>
+
+#include <memory>
+#include <string>
+
+#include "evaluator.hpp"
+#include "profagent/model_artifact.hpp"
+#include "profagent/profagent.hpp"
+#include "profagent/torch/dataset.hpp"
+
+namespace {
+
+using profagent::AgentContext;
+using profagent::AgentFactory;
+using profagent::Config;
+using profagent::ErrorCode;
+using profagent::Json;
+using profagent::ModelArtifact;
+using profagent::Result;
+using profagent::Status;
+using profagent::agents::EvaluationOptions;
+
+class EvaluationAgent : public profagent::Agent {
+ public:
+  EvaluationAgent(EvaluationOptions options, Json dataset)
+      : options_(std::move(options)), dataset_(std::move(dataset)) {}
+
+  Status run(AgentContext& context) override {
+    profagent::agents::EvaluationInputs inputs;
+    PROFAGENT_ASSIGN_OR_RETURN(auto model, context.input_as<ModelArtifact>("model"));
+    inputs.model = &model->module();
+    inputs.model_summary = model->summary();
+    std::shared_ptr<const ModelArtifact> reference;
+    if (context.input("reference")) {
+      PROFAGENT_ASSIGN_OR_RETURN(reference, context.input_as<ModelArtifact>("reference"));
+      inputs.reference = &reference->module();
+    }
+    if (profagent::ArtifactPtr shapes = context.input("shapes")) {
+      auto specs = profagent::agents::input_specs_from_shape_spec(shapes->summary());
+      if (!specs) return std::move(specs).take_status().with_context("reading input port 'shapes'");
+      inputs.shapes = std::move(specs).value();
+    }
+    std::unique_ptr<profagent::torch_tk::Dataset> dataset;
+    if (!dataset_.is_null()) {
+      PROFAGENT_ASSIGN_OR_RETURN(dataset, profagent::agents::make_dataset(context, dataset_));
+      inputs.dataset = dataset.get();
+      const auto& info = dataset->info();
+      const bool part = options_.limit && *options_.limit < info.size;
+      context.log().info("evaluating on {} ({} samples{})", info.source, info.size,
+                         part ? ", the first " + std::to_string(*options_.limit) : std::string());
+    }
+    inputs.work_dir = context.work_dir();
+
+    profagent::agents::EvaluationHooks hooks;
+    hooks.cancelled = [&context] { return context.cancelled(); };
+    hooks.progress = [&context](long done, long total) { context.progress("batch", done, total); };
+    hooks.log = &context.log();
+    PROFAGENT_ASSIGN_OR_RETURN(Json metrics, profagent::agents::evaluate(inputs, options_, hooks));
+
+    context.log().info("{}", headline(metrics));
+    return context.set_output(
+        "metrics", std::make_shared<profagent::JsonArtifact>(profagent::kinds::kMetrics, std::move(metrics)));
+  }
+
+ private:
+  // One log line with what a reader looks for first.
+  static std::string headline(const Json& metrics) {
+    std::string line = "evaluated:";
+    if (metrics.contains("accuracy"))
+      line +=
+          fmt::format(" top-1 {:.2f}% top-5 {:.2f}% on {} samples,", 100 * metrics["accuracy"].get<double>(),
+                      100 * metrics["top5"].get<double>(), metrics["samples"].get<long>());
+    if (metrics.contains("agreement") && metrics["agreement"].contains("top1"))
+      line += fmt::format(" agreement {:.2f}% (max |diff| {:.3g}),",
+                          100 * metrics["agreement"]["top1"].get<double>(),
+                          metrics["agreement"]["max_abs_diff"].get<double>());
+    if (metrics.contains("latency_ms"))
+      line += fmt::format(" latency p50 {:.3f} ms (batch {}),", metrics["latency_ms"]["p50"].get<double>(),
+                          metrics["latency_ms"]["batch_size"].get<long>());
+    if (metrics.contains("peak_memory_bytes"))
+      line += fmt::format(" peak memory {} bytes,", metrics["peak_memory_bytes"].get<long>());
+    line += fmt::format(" {} bytes on disk, {} parameters, {} threads", metrics["size_bytes"].get<long>(),
+                        metrics["params"].get<long>(), metrics["environment"]["threads"].get<int>());
+    return line;
+  }
+
+  EvaluationOptions options_;
+  Json dataset_;  // null: no dataset
+};
+
+AgentFactory make_evaluation_factory() {
+  AgentFactory factory;
+  factory.id = "evaluation";
+  factory.role = "evaluation";
+  factory.summary =
+      "Measures a model: top-1/top-5 accuracy on a dataset, agreement with a reference model, latency, size "
+      "on "
+      "disk, parameters, peak memory of one forward, and the environment (LibTorch, BLAS, threads, engine).";
+  factory.inputs = {
+      {"model", profagent::kinds::kModel, "the model to evaluate"},
+      {"reference", profagent::kinds::kModel,
+       "a model to compare with on the same inputs (e.g. the uncompressed baseline): agreement", true},
+      {"shapes", profagent::kinds::kShapeSpec,
+       "the input shapes ({inputs: [{shape, dtype}]}) used for latency and memory; default: input_shape, "
+       "else the dataset's sample shape",
+       true},
+  };
+  factory.outputs = {
+      {"metrics", profagent::kinds::kMetrics,
+       "accuracy, top5, samples (with a dataset); latency_ms {p50, p90, mean, min, warmup, repeats, "
+       "batch_size}; size_bytes, size_source; params, param_bytes, buffer_bytes; peak_memory_bytes, "
+       "peak_memory_method; agreement {top1, max_abs_diff, samples, inputs} (with a reference); "
+       "input_shapes; dataset; environment {libtorch, blas, quantized_engine, threads, device, ...}"}};
+  profagent::agents::add_evaluation_config(factory.config);
+  factory.make = [](const Config& config) -> Result<std::unique_ptr<profagent::Agent>> {
+    PROFAGENT_ASSIGN_OR_RETURN(EvaluationOptions options, profagent::agents::evaluation_options(config));
+    Json dataset = config.has("dataset") ? config.get("dataset") : Json();
+    if (!dataset.is_null()) {
+      // Checked here so that a missing format fails when the stage starts, before any model work.
+      auto split = profagent::agents::split_dataset_config(dataset);
+      if (!split) return std::move(split).take_status();
+    }
+    return std::unique_ptr<profagent::Agent>(
+        std::make_unique<EvaluationAgent>(std::move(options), std::move(dataset)));
+  };
+  return factory;
+}
+
+void register_evaluation(profagent::Registrar& registrar) {
+  registrar.add_agent(make_evaluation_factory());
+}
+
+}  // namespace
+
+PROFAGENT_PLUGIN("evaluation", "0.1.0", register_evaluation);
