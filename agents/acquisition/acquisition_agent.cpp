@@ -41,13 +41,20 @@ AgentFactory make_acquisition_factory() {
   AgentFactory factory;
   factory.id = "acquisition";
   factory.role = "acquisition";
-  factory.summary = "Loads a TorchScript model (scripted or traced) and records where it came from.";
+  factory.summary =
+      "Loads a TorchScript model (scripted or traced), or exports a torchvision model, and records where "
+      "it came from.";
   factory.outputs = {{"model", profagent::kinds::kModel,
                       "the TorchScript module with provenance: source, path, sha256, size_bytes, format, "
-                      "device, methods, params, loaded_in_ms"}};
+                      "device, methods, params, loaded_in_ms; for torchvision: torchvision_name, export, "
+                      "kwargs, cache_path, cached"}};
   factory.config.add("source", ConfigType::kString)
       .required()
-      .describe("the model to load: a path to a TorchScript .pt file, relative to the current directory");
+      .describe(
+          "the model to load: a path to a TorchScript .pt file, relative to the current directory, or "
+          "torchvision:NAME?key=value&... (e.g. torchvision:resnet50, torchvision:vit_b_16?num_classes=10, "
+          "torchvision:resnet18?export=trace&input_shape=1x3x160x160), exported once with random weights "
+          "and cached");
   factory.config.add("device", ConfigType::kEnum)
       .choices({"cpu", "cuda"})
       .default_value("cpu")
@@ -55,10 +62,20 @@ AgentFactory make_acquisition_factory() {
   factory.config.add("eval", ConfigType::kBool)
       .default_value(true)
       .describe("switch the model to inference mode (BatchNorm statistics, no Dropout)");
+  factory.config.add("python", ConfigType::kPath)
+      .describe(
+          "the Python that exports torchvision sources (needs torch and torchvision); default "
+          "$PROFAGENT_PYTHON, else /usr/bin/python3");
+  factory.config.add("cache_dir", ConfigType::kPath)
+      .describe(
+          "where torchvision exports are kept and reused; default "
+          "${XDG_CACHE_HOME:-$HOME/.cache}/profagent/torchvision");
   factory.make = [](const Config& config) -> Result<std::unique_ptr<profagent::Agent>> {
     LoadOptions options;
     options.device = config.get_string("device");
     options.eval = config.get_bool("eval");
+    if (config.has("python")) options.torchvision.python = config.get_path("python");
+    if (config.has("cache_dir")) options.torchvision.cache_dir = config.get_path("cache_dir");
     return std::unique_ptr<profagent::Agent>(
         std::make_unique<AcquisitionAgent>(config.get_string("source"), std::move(options)));
   };

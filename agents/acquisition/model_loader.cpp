@@ -20,7 +20,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kSupportedSchemes = "file paths";
+constexpr const char* kSupportedSchemes = "file paths, torchvision:NAME";
 
 bool is_scheme_char(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.';
@@ -116,16 +116,9 @@ std::string source_scheme(const std::string& source) {
   return source.substr(0, colon);
 }
 
-Result<std::shared_ptr<const ModelArtifact>> load_model(const std::string& source,
-                                                        const LoadOptions& options) {
-  if (source.empty()) return Status(ErrorCode::kInvalidArgument, "the model source is empty");
-  std::string scheme = source_scheme(source);
-  std::error_code ec;
-  // An existing file whose name merely looks like "name:rest" is still a file.
-  if (!scheme.empty() && !fs::exists(source, ec))
-    return Status(ErrorCode::kUnsupported, "unsupported source scheme '" + scheme + "' in '" + source +
-                                               "' (supported: " + kSupportedSchemes + ")");
+namespace {
 
+Status check_device(const std::string& source, const LoadOptions& options) {
   if (options.device != "cpu" && options.device != "cuda")
     return Status(ErrorCode::kInvalidArgument,
                   "unknown device '" + options.device + "' (expected cpu or cuda)");
@@ -134,42 +127,108 @@ Result<std::shared_ptr<const ModelArtifact>> load_model(const std::string& sourc
         ErrorCode::kUnsupported,
         "device 'cuda' was requested for " + source +
             " but CUDA is not available (LibTorch built without CUDA, or no GPU visible); use device: cpu");
+  return Status::ok();
+}
 
-  fs::path path = fs::absolute(fs::path(source), ec).lexically_normal();
-  if (ec) return Status(ErrorCode::kIo, "cannot resolve the model path " + source + ": " + ec.message());
-  PROFAGENT_RETURN_IF_ERROR(check_model_file(source, path));
+// Loads the TorchScript file at `path` (`shown` is how the user named it) with the common provenance;
+// `extra_files` receives the named archive entries that exist.
+Result<std::shared_ptr<const ModelArtifact>> load_file(const std::string& shown, const fs::path& path,
+                                                       const LoadOptions& options, Json extra_provenance,
+                                                       torch::jit::ExtraFilesMap* extra_files) {
+  PROFAGENT_RETURN_IF_ERROR(check_model_file(shown, path));
 
   auto started = std::chrono::steady_clock::now();
   std::shared_ptr<torch::jit::Module> module;
   try {
     // Loading straight onto the device also maps a model saved on a GPU to a CPU-only machine.
+    c10::Device device(options.device == "cuda" ? c10::kCUDA : c10::kCPU);
+    torch::jit::ExtraFilesMap none;
     module = std::make_shared<torch::jit::Module>(
-        torch::jit::load(path.string(), c10::Device(options.device == "cuda" ? c10::kCUDA : c10::kCPU)));
+        torch::jit::load(path.string(), device, extra_files != nullptr ? *extra_files : none));
     if (options.eval) module->eval();
   } catch (const c10::Error& e) {
-    return load_failure(source, path, e.what_without_backtrace());
+    return load_failure(shown, path, e.what_without_backtrace());
   } catch (const std::exception& e) {
-    return load_failure(source, path, e.what());
+    return load_failure(shown, path, e.what());
   }
   double loaded_in_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
 
   auto digest = sha256_file(path);
-  if (!digest) return std::move(digest).take_status().with_context("hashing model file " + source);
+  if (!digest) return std::move(digest).take_status().with_context("hashing model file " + shown);
+  std::error_code ec;
   std::uintmax_t size = fs::file_size(path, ec);
-  if (ec) return Status(ErrorCode::kIo, "cannot stat model file " + source + ": " + ec.message());
+  if (ec) return Status(ErrorCode::kIo, "cannot stat model file " + shown + ": " + ec.message());
 
   std::vector<std::string> methods;
   for (const auto& method : module->get_methods()) methods.push_back(method.name());
   std::sort(methods.begin(), methods.end());
 
   Json provenance = {
-      {"source", source},     {"path", path.string()},   {"sha256", digest.value()},
+      {"source", shown},      {"path", path.string()},   {"sha256", digest.value()},
       {"size_bytes", size},   {"format", "torchscript"}, {"device", options.device},
       {"eval", options.eval}, {"methods", methods},      {"loaded_in_ms", loaded_in_ms},
   };
+  provenance.update(extra_provenance);
   return std::shared_ptr<const ModelArtifact>(
       std::make_shared<ModelArtifact>(std::move(module), std::move(provenance)));
+}
+
+Result<std::shared_ptr<const ModelArtifact>> load_torchvision(const std::string& source,
+                                                              const LoadOptions& options) {
+  auto request = parse_torchvision_source(source);
+  if (!request) return std::move(request).take_status();
+  PROFAGENT_RETURN_IF_ERROR(check_device(source, options));
+  auto exported = export_torchvision(request.value(), source, options.torchvision);
+  if (!exported) return std::move(exported).take_status();
+  const TorchvisionExport& file = exported.value();
+
+  Json provenance = {
+      {"torchvision_name", request->name},
+      {"export", request->export_mode},
+      {"kwargs", request->kwargs},
+      {"cache_path", file.path.string()},
+      {"cached", file.cached},
+      {"export_seconds", file.export_seconds},
+      {"canonical_source", request->canonical()},
+      {"python", file.python.string()},
+  };
+  if (!request->input_shape.empty()) provenance["input_shape"] = request->input_shape;
+  torch::jit::ExtraFilesMap extra{{"profagent_meta.json", ""}};
+  auto loaded = load_file(source, file.path, options, provenance, &extra);
+  if (!loaded) return std::move(loaded).take_status().with_context("loading the export of " + source);
+  // The version of the torchvision that wrote the file (a cached file may predate an upgrade).
+  if (!extra["profagent_meta.json"].empty()) {
+    Json meta = Json::parse(extra["profagent_meta.json"], nullptr, false);
+    if (meta.is_object() && meta.contains("torchvision_version")) {
+      Json summary = loaded.value()->summary();
+      summary.erase("params");
+      summary["torchvision_version"] = meta["torchvision_version"];
+      return std::shared_ptr<const ModelArtifact>(
+          std::make_shared<ModelArtifact>(loaded.value()->module_ptr(), std::move(summary)));
+    }
+  }
+  return loaded;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const ModelArtifact>> load_model(const std::string& source,
+                                                        const LoadOptions& options) {
+  if (source.empty()) return Status(ErrorCode::kInvalidArgument, "the model source is empty");
+  std::string scheme = source_scheme(source);
+  std::error_code ec;
+  // An existing file whose name merely looks like "name:rest" is still a file.
+  bool is_file = !scheme.empty() && fs::exists(source, ec);
+  if (scheme == "torchvision" && !is_file) return load_torchvision(source, options);
+  if (!scheme.empty() && !is_file)
+    return Status(ErrorCode::kUnsupported, "unsupported source scheme '" + scheme + "' in '" + source +
+                                               "' (supported: " + kSupportedSchemes + ")");
+  PROFAGENT_RETURN_IF_ERROR(check_device(source, options));
+
+  fs::path path = fs::absolute(fs::path(source), ec).lexically_normal();
+  if (ec) return Status(ErrorCode::kIo, "cannot resolve the model path " + source + ": " + ec.message());
+  return load_file(source, path, options, Json::object(), nullptr);
 }
 
 }  // namespace profagent::agents

@@ -290,8 +290,8 @@ TEST_CASE("a weights-only pickle archive is refused with a hint to export the mo
 }
 
 TEST_CASE("a source with an unknown scheme is refused as unsupported, naming the scheme and the source") {
-  CHECK(error_of("torchvision:resnet18") ==
-        "unsupported source scheme 'torchvision' in 'torchvision:resnet18' (supported: file paths)");
+  CHECK(error_of("hf:org/model") ==
+        "unsupported source scheme 'hf' in 'hf:org/model' (supported: file paths, torchvision:NAME)");
   CHECK(code_of("hf:org/model") == ErrorCode::kUnsupported);
   CHECK(error_of("") == "the model source is empty");
 }
