@@ -38,11 +38,17 @@ Status StageContext::set_output(const std::string& port, ArtifactPtr artifact) {
 bool StageContext::cancelled() const { return interrupt_requested(); }
 
 void StageContext::progress(const std::string& what, long done, long total) {
-  // At most two lines a second, and always the last one, so long loops stay readable.
+  // A line at each tenth of the work, at most one every 10 s otherwise, and always the last one:
+  // a 20-minute training run then prints dozens of lines, not thousands.
   auto now = std::chrono::steady_clock::now();
   bool last = total > 0 && done >= total;
-  if (!last && now - last_progress_ < std::chrono::milliseconds(500)) return;
+  long tenth = total > 0 ? done * 10 / total : -1;
+  bool new_tenth = what != last_progress_what_ || tenth != last_progress_tenth_;
+  bool due = now - last_progress_ >= std::chrono::seconds(10);
+  if (!last && !new_tenth && !due) return;
   last_progress_ = now;
+  last_progress_what_ = what;
+  last_progress_tenth_ = tenth;
   if (total > 0)
     log().info("    {}: {} {}/{}", stage_id_, what, done, total);
   else

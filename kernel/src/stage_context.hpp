@@ -44,6 +44,8 @@ class StageContext : public AgentContext {
   const Registry& registry_;
   const Workflow& workflow_;
   std::chrono::steady_clock::time_point last_progress_{};
+  std::string last_progress_what_;
+  long last_progress_tenth_ = -1;
 };
 
 }  // namespace profagent::kernel
