@@ -137,14 +137,16 @@ Result<std::shared_ptr<const ModelArtifact>> load_file(const std::string& shown,
                                                        torch::jit::ExtraFilesMap* extra_files) {
   PROFAGENT_RETURN_IF_ERROR(check_model_file(shown, path));
 
+  torch::jit::ExtraFilesMap own;
+  if (extra_files == nullptr) extra_files = &own;
+  (*extra_files)[kModelMetadataFile];  // always read the metadata entry, if the file has one
+
   auto started = std::chrono::steady_clock::now();
   std::shared_ptr<torch::jit::Module> module;
   try {
     // Loading straight onto the device also maps a model saved on a GPU to a CPU-only machine.
     c10::Device device(options.device == "cuda" ? c10::kCUDA : c10::kCPU);
-    torch::jit::ExtraFilesMap none;
-    module = std::make_shared<torch::jit::Module>(
-        torch::jit::load(path.string(), device, extra_files != nullptr ? *extra_files : none));
+    module = std::make_shared<torch::jit::Module>(torch::jit::load(path.string(), device, *extra_files));
     if (options.eval) module->eval();
   } catch (const c10::Error& e) {
     return load_failure(shown, path, e.what_without_backtrace());
@@ -170,8 +172,11 @@ Result<std::shared_ptr<const ModelArtifact>> load_file(const std::string& shown,
       {"eval", options.eval}, {"methods", methods},      {"loaded_in_ms", loaded_in_ms},
   };
   provenance.update(extra_provenance);
+  const std::string& stored = (*extra_files)[kModelMetadataFile];
+  Json metadata = stored.empty() ? Json() : Json::parse(stored, nullptr, false);
+  if (metadata.is_discarded() || !metadata.is_object()) metadata = Json();
   return std::shared_ptr<const ModelArtifact>(
-      std::make_shared<ModelArtifact>(std::move(module), std::move(provenance)));
+      std::make_shared<ModelArtifact>(std::move(module), std::move(provenance), std::move(metadata)));
 }
 
 Result<std::shared_ptr<const ModelArtifact>> load_torchvision(const std::string& source,
@@ -205,7 +210,8 @@ Result<std::shared_ptr<const ModelArtifact>> load_torchvision(const std::string&
       summary.erase("params");
       summary["torchvision_version"] = meta["torchvision_version"];
       return std::shared_ptr<const ModelArtifact>(
-          std::make_shared<ModelArtifact>(loaded.value()->module_ptr(), std::move(summary)));
+          std::make_shared<ModelArtifact>(loaded.value()->module_ptr(), std::move(summary),
+                                          loaded.value()->metadata()));
     }
   }
   return loaded;

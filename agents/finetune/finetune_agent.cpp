@@ -128,7 +128,7 @@ class FinetuneAgent : public profagent::Agent {
     provenance["finetune"] = std::move(result_summary);
     PROFAGENT_RETURN_IF_ERROR(context.set_output(
         "model", std::make_shared<ModelArtifact>(std::shared_ptr<const torch::jit::Module>(std::move(module)),
-                                                 std::move(provenance))));
+                                                 std::move(provenance), input->metadata())));
     return context.set_output(
         "history", std::make_shared<profagent::JsonArtifact>(profagent::kinds::kJson, std::move(history)));
   }

@@ -277,7 +277,9 @@ Result<ShapeResolution> resolve_input_shapes(const ModelArtifact& model,
   // The stored metadata is read when it can decide something: the shapes, or the dtype.
   Json meta;
   bool want_meta = options.use_metadata && (options.input_shapes.empty() || !options.dtype.has_value());
-  if (want_meta && !path.empty()) {
+  if (want_meta && model.metadata().is_object()) {
+    meta = model.metadata();
+  } else if (want_meta && !path.empty()) {
     auto read = read_model_metadata(path);
     if (read) {
       meta = std::move(read).value();

@@ -347,6 +347,27 @@ TEST_CASE("a loaded model saved as an artifact loads back with the same provenan
   CHECK(reloaded.value()->summary() == loaded.value()->summary());
 }
 
+TEST_CASE("a model's stored metadata survives saving it as an artifact and loading it back") {
+  TempDir dir;
+  auto loaded = load_model((fs::path(PROFAGENT_SOURCE_DIR) / "examples/models/demo_cnn.pt").string(), {});
+  REQUIRE_MESSAGE(loaded.is_ok(), loaded.status().to_string());
+  const profagent::Json& metadata = loaded.value()->metadata();
+  REQUIRE(metadata.is_object());
+  CHECK(metadata["input_shapes"] == profagent::Json::parse("[[1, 1, 28, 28]]"));
+
+  fs::path artifact_dir = dir.path() / "artifact";
+  REQUIRE(profagent::save_artifact(*loaded.value(), artifact_dir).is_ok());
+  auto reloaded = profagent::load_artifact(artifact_dir);
+  REQUIRE_MESSAGE(reloaded.is_ok(), reloaded.status().to_string());
+  auto model = std::dynamic_pointer_cast<const profagent::ModelArtifact>(reloaded.value());
+  REQUIRE(model != nullptr);
+  CHECK(model->metadata() == metadata);
+
+  auto without = load_model(save_linear_model(dir.path()).string(), {});
+  REQUIRE(without.is_ok());
+  CHECK(without.value()->metadata().is_null());
+}
+
 TEST_CASE(
     "the acquisition plugin registers an agent whose schema requires source and defaults device and eval") {
   REQUIRE_MESSAGE(fs::exists(kPluginFile), ("build the 'acquisition' target first: " + kPluginFile.string()));

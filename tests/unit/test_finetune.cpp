@@ -457,8 +457,9 @@ TEST_CASE(
 
 TEST_CASE("the finetune agent trains a clone: the input model is unchanged and the output is a new model") {
   const profagent::AgentFactory& factory = finetune_factory();
+  const Json metadata = {{"input_shapes", {{1, 1, 28, 28}}}, {"dtype", "float32"}};
   auto input = std::make_shared<ModelArtifact>(std::make_shared<const torch::jit::Module>(load_demo()),
-                                               Json{{"source", "demo_cnn.pt"}, {"sha256", "abc"}});
+                                               Json{{"source", "demo_cnn.pt"}, {"sha256", "abc"}}, metadata);
   std::vector<torch::Tensor> before = snapshot(input->module()),
                              stats_before = snapshot(input->module(), true);
 
@@ -494,6 +495,7 @@ TEST_CASE("the finetune agent trains a clone: the input model is unchanged and t
   CHECK_FALSE(summary.contains("sha256"));
   CHECK(summary["params"] == 1442);
   CHECK(summary["finetune"]["steps"] == 16);
+  CHECK(output->metadata() == metadata);  // the trained model keeps its input shape
 
   REQUIRE(context.outputs().count("history") == 1);
   CHECK(context.outputs().at("history")->kind() == "json");

@@ -17,8 +17,8 @@ std::int64_t count_parameters(const torch::jit::Module& module) {
 }
 }  // namespace
 
-ModelArtifact::ModelArtifact(std::shared_ptr<const torch::jit::Module> module, Json provenance)
-    : module_(std::move(module)), summary_(std::move(provenance)) {
+ModelArtifact::ModelArtifact(std::shared_ptr<const torch::jit::Module> module, Json provenance, Json metadata)
+    : module_(std::move(module)), summary_(std::move(provenance)), metadata_(std::move(metadata)) {
   if (!summary_.is_object()) summary_ = Json{{"provenance", summary_}};
   summary_["params"] = count_parameters(*module_);
 }
@@ -27,7 +27,9 @@ Status ModelArtifact::save(const fs::path& dir) const {
   fs::path target = dir / "model.pt";
   fs::path tmp = dir / (".model.pt.tmp-" + std::to_string(::getpid()));
   try {
-    module_->save(tmp.string());
+    torch::jit::ExtraFilesMap extra;
+    if (!metadata_.is_null()) extra[kModelMetadataFile] = metadata_.dump();
+    module_->save(tmp.string(), extra);
   } catch (const std::exception& e) {
     std::error_code ignored;
     fs::remove(tmp, ignored);
@@ -44,11 +46,14 @@ Result<ArtifactPtr> load_model_artifact(const fs::path& dir) {
   if (!header) return std::move(header).take_status();
   fs::path file = dir / "model.pt";
   try {
-    auto module = std::make_shared<torch::jit::Module>(torch::jit::load(file.string()));
+    torch::jit::ExtraFilesMap extra{{kModelMetadataFile, ""}};
+    auto module = std::make_shared<torch::jit::Module>(torch::jit::load(file.string(), c10::nullopt, extra));
     module->eval();
     Json provenance = header->value("summary", Json::object());
     provenance.erase("params");
-    return ArtifactPtr(std::make_shared<ModelArtifact>(std::move(module), std::move(provenance)));
+    Json metadata = extra[kModelMetadataFile].empty() ? Json() : Json::parse(extra[kModelMetadataFile], nullptr, false);
+    if (metadata.is_discarded()) metadata = Json();
+    return ArtifactPtr(std::make_shared<ModelArtifact>(std::move(module), std::move(provenance), std::move(metadata)));
   } catch (const std::exception& e) {
     return Status(ErrorCode::kParseError, "cannot load the TorchScript model " + file.string() + ": " + e.what());
   }
