@@ -78,6 +78,7 @@ int main(int argc, char** argv) {
   model.eval();
   profagent::agents::EvaluationInputs inputs;
   inputs.model = &model;
+  inputs.model_summary = {{"path", model_path}};  // the size is the file's, not a fresh save
   inputs.dataset = dataset;
   profagent::agents::EvaluationOptions options;
   options.batch_size = batch;
