@@ -1,17 +1,8 @@
 // The acquisition stage: real TorchScript files (one built here in C++, the shipped demo CNN) loaded
 // by the loader library and through the real plugin, each kind of bad input refused with its path
 // and reason.
-// LibTorch first: Debian's c10 logs through glog, whose CHECK macros would replace doctest's.
+#include "torch_doctest.hpp"
 #include <torch/cuda.h>
-#include <torch/script.h>
-#undef CHECK
-#undef CHECK_EQ
-#undef CHECK_NE
-#undef CHECK_LT
-#undef CHECK_LE
-#undef CHECK_GT
-#undef CHECK_GE
-#include <doctest/doctest.h>
 
 #include <atomic>
 #include <chrono>

@@ -2,16 +2,8 @@
 // image_folder providers loaded through their real plugin libraries. Real data where there is some
 // (Fashion-MNIST from the Debian package dataset-fashion-mnist); small files written here for the
 // formats and damages that no package ships.
-// LibTorch first: Debian's c10 logs through glog, whose CHECK macros would replace doctest's.
+#include "torch_doctest.hpp"
 #include "profagent/torch/dataset.hpp"
-#undef CHECK
-#undef CHECK_EQ
-#undef CHECK_NE
-#undef CHECK_LT
-#undef CHECK_LE
-#undef CHECK_GT
-#undef CHECK_GE
-#include <doctest/doctest.h>
 
 #include <algorithm>
 #include <atomic>

@@ -1,18 +1,8 @@
 // The evaluation stage: the measuring library on modules built here and the shipped demo CNN, an
 // in-memory dataset whose answers are known, the real Fashion-MNIST test set through the real idx
 // provider plugin, the evaluation plugin itself, and the evaluate_demo workflow run end to end.
-// LibTorch first: Debian's c10 logs through glog, whose CHECK macros would replace doctest's.
+#include "torch_doctest.hpp"
 #include <torch/cuda.h>
-#include <torch/script.h>
-#include <torch/torch.h>
-#undef CHECK
-#undef CHECK_EQ
-#undef CHECK_NE
-#undef CHECK_LT
-#undef CHECK_LE
-#undef CHECK_GT
-#undef CHECK_GE
-#include <doctest/doctest.h>
 
 #include <algorithm>
 #include <atomic>

@@ -2,17 +2,7 @@
 // (read by the idx dataset plugin), reproducibly for a seed, with the learning rate its schedule
 // says; BatchNorm recalibration re-estimates statistics without touching a weight; cancellation
 // stops it; and the plugin's agent trains a clone, never the model it was given.
-// LibTorch first: Debian's c10 logs through glog, whose CHECK macros would replace doctest's.
-#include <torch/script.h>
-#include <torch/torch.h>
-#undef CHECK
-#undef CHECK_EQ
-#undef CHECK_NE
-#undef CHECK_LT
-#undef CHECK_LE
-#undef CHECK_GT
-#undef CHECK_GE
-#include <doctest/doctest.h>
+#include "torch_doctest.hpp"
 
 #include <cmath>
 #include <filesystem>

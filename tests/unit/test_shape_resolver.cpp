@@ -2,16 +2,7 @@
 // in C++ without metadata (found by probing), the workflow's shape taking precedence, a model that no
 // candidate fits, and real torchvision exports (resnet18 scripted and traced, vit_b_16 probed without
 // its metadata), then the shape_resolver plugin as the kernel runs it.
-// LibTorch first: Debian's c10 logs through glog, whose CHECK macros would replace doctest's.
-#include <torch/script.h>
-#undef CHECK
-#undef CHECK_EQ
-#undef CHECK_NE
-#undef CHECK_LT
-#undef CHECK_LE
-#undef CHECK_GT
-#undef CHECK_GE
-#include <doctest/doctest.h>
+#include "torch_doctest.hpp"
 
 #include <atomic>
 #include <chrono>

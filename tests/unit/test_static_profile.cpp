@@ -1,16 +1,7 @@
 // The static profile: exact MACs and parameters of small modules built here (counted by hand), the
 // layer each op is attributed to, missing shapes, errors, and real torchvision models (scripted and
 // traced) against the figures torchvision publishes. Exports are cached under the build tree.
-// LibTorch first: Debian's c10 logs through glog, whose CHECK macros would replace doctest's.
-#include <torch/script.h>
-#undef CHECK
-#undef CHECK_EQ
-#undef CHECK_NE
-#undef CHECK_LT
-#undef CHECK_LE
-#undef CHECK_GT
-#undef CHECK_GE
-#include <doctest/doctest.h>
+#include "torch_doctest.hpp"
 
 #include <cmath>
 #include <cstdlib>

@@ -2,16 +2,7 @@
 // tools/export_torchvision.py with the Debian Python (python3-torch, python3-torchvision), cached and
 // loaded, and every kind of bad request refused with its reason. Exports are cached under the build
 // tree (torchvision_cache/), so a rerun only pays for the tests that use a fresh cache on purpose.
-// LibTorch first: Debian's c10 logs through glog, whose CHECK macros would replace doctest's.
-#include <torch/script.h>
-#undef CHECK
-#undef CHECK_EQ
-#undef CHECK_NE
-#undef CHECK_LT
-#undef CHECK_LE
-#undef CHECK_GT
-#undef CHECK_GE
-#include <doctest/doctest.h>
+#include "torch_doctest.hpp"
 
 #include <algorithm>
 #include <atomic>
