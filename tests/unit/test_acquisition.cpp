@@ -18,6 +18,7 @@
 #include "profagent/kernel/plugin_manager.hpp"
 #include "profagent/kernel/registry.hpp"
 #include "profagent/model_artifact.hpp"
+#include "test_support.hpp"
 
 namespace fs = std::filesystem;
 using profagent::ErrorCode;
@@ -27,36 +28,15 @@ using profagent::agents::load_model;
 using profagent::agents::LoadOptions;
 using profagent::agents::source_scheme;
 
+using profagent::test::contains;
+using profagent::test::starts_with;
+using profagent::test::TempDir;
+using profagent::test::TestAgentContext;
+
 namespace {
 
 const fs::path kDemoModel = fs::path(PROFAGENT_SOURCE_DIR) / "examples" / "models" / "demo_cnn.pt";
 const fs::path kPluginFile = fs::path(PROFAGENT_PLUGIN_OUTPUT_DIR) / "libacquisition.so";
-
-bool contains(const std::string& text, const std::string& piece) {
-  return text.find(piece) != std::string::npos;
-}
-bool starts_with(const std::string& text, const std::string& prefix) {
-  return text.rfind(prefix, 0) == 0;
-}
-
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-    path_ = fs::temp_directory_path() /
-            ("profagent_acquisition_test_" + std::to_string(stamp) + "_" + std::to_string(counter++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 // Restores the working directory even when a check fails (relative sources resolve against it).
 class ChangeDirectory {
@@ -108,38 +88,6 @@ ErrorCode code_of(const std::string& source, LoadOptions options = {}) {
   REQUIRE_FALSE(loaded.is_ok());
   return loaded.status().code();
 }
-
-// Enough of the kernel's context for an agent that only publishes outputs.
-class FakeContext : public profagent::AgentContext {
- public:
-  explicit FakeContext(profagent::Config config) : config_(std::move(config)) {}
-
-  const std::string& stage_id() const override { return stage_id_; }
-  int iteration() const override { return 0; }
-  const profagent::Config& config() const override { return config_; }
-  profagent::ArtifactPtr input(const std::string&) const override { return nullptr; }
-  profagent::Status set_output(const std::string& port, profagent::ArtifactPtr artifact) override {
-    if (!outputs_.emplace(port, std::move(artifact)).second)
-      return profagent::Status(ErrorCode::kValidation, "output '" + port + "' set twice");
-    return profagent::Status::ok();
-  }
-  fs::path work_dir() const override { return fs::temp_directory_path(); }
-  fs::path run_dir() const override { return fs::temp_directory_path(); }
-  bool cancelled() const override { return false; }
-  void progress(const std::string&, long, long) override {}
-  profagent::Result<std::unique_ptr<profagent::Provider>> make_provider(const std::string&,
-                                                                        const std::string& id,
-                                                                        const Json&) override {
-    return profagent::Status(ErrorCode::kNotFound, "no provider '" + id + "' in this test");
-  }
-
-  const std::map<std::string, profagent::ArtifactPtr>& outputs() const { return outputs_; }
-
- private:
-  std::string stage_id_ = "acquire";
-  profagent::Config config_;
-  std::map<std::string, profagent::ArtifactPtr> outputs_;
-};
 
 }  // namespace
 
@@ -398,7 +346,7 @@ TEST_CASE("the acquisition agent run through the plugin publishes the model, or 
   REQUIRE(config.is_ok());
   auto agent = factory->make(config.value());
   REQUIRE(agent.is_ok());
-  FakeContext context(config.value());
+  TestAgentContext context(config.value(), "acquire");
   profagent::Status status = agent.value()->run(context);
   REQUIRE_MESSAGE(status.is_ok(), status.to_string());
 
@@ -415,7 +363,7 @@ TEST_CASE("the acquisition agent run through the plugin publishes the model, or 
   REQUIRE(bad_config.is_ok());
   auto bad_agent = factory->make(bad_config.value());
   REQUIRE(bad_agent.is_ok());
-  FakeContext bad_context(bad_config.value());
+  TestAgentContext bad_context(bad_config.value(), "acquire");
   profagent::Status failed = bad_agent.value()->run(bad_context);
   CHECK(failed.code() == ErrorCode::kNotFound);
   CHECK(failed.message() == "model file not found: " + missing);

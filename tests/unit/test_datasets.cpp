@@ -19,6 +19,7 @@
 
 #include "profagent/kernel/plugin_manager.hpp"
 #include "profagent/kernel/registry.hpp"
+#include "test_support.hpp"
 
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #define STB_IMAGE_WRITE_STATIC
@@ -39,33 +40,13 @@ using profagent::torch_tk::Dataset;
 using profagent::torch_tk::sequential_batches;
 using profagent::torch_tk::Transforms;
 
+using profagent::test::contains;
+using profagent::test::TempDir;
+
 namespace {
 
 const fs::path kFashion = "/usr/share/datasets/fashion-mnist";
 const char* const kDatasetPlugins[] = {"dataset_idx", "dataset_cifar", "dataset_image_folder"};
-
-bool contains(const std::string& text, const std::string& piece) {
-  return text.find(piece) != std::string::npos;
-}
-
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-    path_ = fs::temp_directory_path() /
-            ("profagent_datasets_test_" + std::to_string(stamp) + "_" + std::to_string(counter++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 void write_bytes(const fs::path& path, const std::string& bytes) {
   fs::create_directories(path.parent_path());

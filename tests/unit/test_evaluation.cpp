@@ -25,6 +25,7 @@
 #include "profagent/kernel/registry.hpp"
 #include "profagent/model_artifact.hpp"
 #include "profagent/torch/dataset.hpp"
+#include "test_support.hpp"
 
 namespace fs = std::filesystem;
 using profagent::ErrorCode;
@@ -37,35 +38,15 @@ using profagent::agents::EvaluationInputs;
 using profagent::agents::EvaluationOptions;
 using profagent::agents::InputSpec;
 
+using profagent::test::contains;
+using profagent::test::TempDir;
+
 namespace {
 
 const fs::path kDemoModel = fs::path(PROFAGENT_SOURCE_DIR) / "examples" / "models" / "demo_cnn.pt";
 const fs::path kEvaluationPlugin = fs::path(PROFAGENT_PLUGIN_OUTPUT_DIR) / "libevaluation.so";
 const fs::path kIdxPlugin = fs::path(PROFAGENT_PLUGIN_OUTPUT_DIR) / "libdataset_idx.so";
 const fs::path kFashionMnist = "/usr/share/datasets/fashion-mnist";
-
-bool contains(const std::string& text, const std::string& piece) {
-  return text.find(piece) != std::string::npos;
-}
-
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-    path_ = fs::temp_directory_path() /
-            ("profagent_evaluation_test_" + std::to_string(stamp) + "_" + std::to_string(counter++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 torch::jit::Module new_module(const std::string& name, bool training = false) {
   torch::jit::Module module(name);

@@ -17,6 +17,7 @@
 #include "profagent/model_artifact.hpp"
 #include "profagent/torch/dataset.hpp"
 #include "trainer.hpp"
+#include "test_support.hpp"
 
 namespace fs = std::filesystem;
 using profagent::ErrorCode;
@@ -28,6 +29,8 @@ using profagent::agents::TrainHooks;
 using profagent::agents::TrainMode;
 using profagent::agents::TrainOptions;
 using profagent::torch_tk::Dataset;
+
+using profagent::test::TestAgentContext;
 
 namespace {
 
@@ -135,49 +138,6 @@ std::unique_ptr<Dataset> fashion_mnist(const std::string& split, std::int64_t li
   made.value().release();
   return std::unique_ptr<Dataset>(dataset);
 }
-
-// Enough of the kernel's context to run the finetune agent: one input, providers from the loaded
-// plugins, a cancellation flag, progress counted.
-class FakeContext : public profagent::AgentContext {
- public:
-  FakeContext(profagent::Config config, profagent::ArtifactPtr model)
-      : config_(std::move(config)), model_(std::move(model)) {}
-
-  const std::string& stage_id() const override { return stage_id_; }
-  int iteration() const override { return 0; }
-  const profagent::Config& config() const override { return config_; }
-  profagent::ArtifactPtr input(const std::string& port) const override {
-    return port == "model" ? model_ : nullptr;
-  }
-  profagent::Status set_output(const std::string& port, profagent::ArtifactPtr artifact) override {
-    if (!outputs_.emplace(port, std::move(artifact)).second)
-      return profagent::Status(ErrorCode::kValidation, "output '" + port + "' set twice");
-    return profagent::Status::ok();
-  }
-  fs::path work_dir() const override { return fs::temp_directory_path(); }
-  fs::path run_dir() const override { return fs::temp_directory_path(); }
-  bool cancelled() const override { return cancelled_; }
-  void progress(const std::string& what, long, long) override { progress_calls_[what] += 1; }
-  profagent::Result<std::unique_ptr<profagent::Provider>> make_provider(const std::string& interface,
-                                                                        const std::string& id,
-                                                                        const Json& config) override {
-    const profagent::ProviderFactory* factory = plugins().registry.find_provider(interface, id);
-    if (!factory) return profagent::Status(ErrorCode::kNotFound, "no provider '" + id + "'");
-    auto resolved = factory->config.resolve(config);
-    if (!resolved) return std::move(resolved).take_status();
-    return factory->make(resolved.value());
-  }
-
-  const std::map<std::string, profagent::ArtifactPtr>& outputs() const { return outputs_; }
-  std::map<std::string, int> progress_calls_;
-  bool cancelled_ = false;
-
- private:
-  std::string stage_id_ = "finetune";
-  profagent::Config config_;
-  profagent::ArtifactPtr model_;
-  std::map<std::string, profagent::ArtifactPtr> outputs_;
-};
 
 const profagent::AgentFactory& finetune_factory() {
   REQUIRE_MESSAGE(fs::exists(kFinetunePlugin),
@@ -466,7 +426,7 @@ TEST_CASE("the finetune agent trains a clone: the input model is unchanged and t
   REQUIRE_MESSAGE(config.is_ok(), config.status().to_string());
   auto agent = factory.make(config.value());
   REQUIRE_MESSAGE(agent.is_ok(), agent.status().to_string());
-  FakeContext context(config.value(), input);
+  TestAgentContext context(config.value(), "finetune", {{"model", input}}, &plugins().registry);
   profagent::Status status = agent.value()->run(context);
   REQUIRE_MESSAGE(status.is_ok(), status.to_string());
 
@@ -501,7 +461,7 @@ TEST_CASE("the finetune agent trains a clone: the input model is unchanged and t
   CHECK(context.progress_calls_["batch"] >= 16);
 
   // Cancelled before the first batch: the agent stops with kCancelled and publishes nothing.
-  FakeContext cancelled(config.value(), input);
+  TestAgentContext cancelled(config.value(), "finetune", {{"model", input}}, &plugins().registry);
   cancelled.cancelled_ = true;
   auto again = factory.make(config.value());
   REQUIRE(again.is_ok());
@@ -521,7 +481,7 @@ TEST_CASE("the finetune agent in bn_recalibrate mode publishes a model whose wei
   REQUIRE_MESSAGE(config.is_ok(), config.status().to_string());
   auto agent = factory.make(config.value());
   REQUIRE(agent.is_ok());
-  FakeContext context(config.value(), input);
+  TestAgentContext context(config.value(), "finetune", {{"model", input}}, &plugins().registry);
   profagent::Status status = agent.value()->run(context);
   REQUIRE_MESSAGE(status.is_ok(), status.to_string());
   auto output = std::dynamic_pointer_cast<const ModelArtifact>(context.outputs().at("model"));

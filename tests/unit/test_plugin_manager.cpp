@@ -16,11 +16,16 @@
 #include "profagent/kernel/plugin_manager.hpp"
 #include "profagent/kernel/registry.hpp"
 #include "profagent/plugin.hpp"
+#include "test_support.hpp"
 
 namespace fs = std::filesystem;
 using profagent::kernel::PluginManager;
 using profagent::kernel::PluginRecord;
 using profagent::kernel::Registry;
+
+using profagent::test::contains;
+using profagent::test::TempDir;
+using profagent::test::TestAgentContext;
 
 namespace {
 
@@ -29,63 +34,6 @@ std::string fixture_library(const std::string& name) {
 }
 
 std::string canonical(const std::string& path) { return fs::canonical(path).string(); }
-
-bool contains(const std::string& text, const std::string& piece) {
-  return text.find(piece) != std::string::npos;
-}
-
-// A fresh directory per test, removed afterwards (libraries copied into it stay mapped: Linux keeps
-// an unlinked file's pages alive).
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-    path_ = fs::temp_directory_path() /
-            ("profagent_plugin_manager_test_" + std::to_string(stamp) + "_" + std::to_string(counter++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-// A test double of the kernel's context: enough for an agent that only publishes outputs.
-class FakeContext : public profagent::AgentContext {
- public:
-  explicit FakeContext(profagent::Config config) : config_(std::move(config)) {}
-
-  const std::string& stage_id() const override { return stage_id_; }
-  int iteration() const override { return 0; }
-  const profagent::Config& config() const override { return config_; }
-  profagent::ArtifactPtr input(const std::string&) const override { return nullptr; }
-  profagent::Status set_output(const std::string& port, profagent::ArtifactPtr artifact) override {
-    if (!outputs_.emplace(port, std::move(artifact)).second)
-      return profagent::Status(profagent::ErrorCode::kValidation, "output '" + port + "' set twice");
-    return profagent::Status::ok();
-  }
-  fs::path work_dir() const override { return fs::temp_directory_path(); }
-  fs::path run_dir() const override { return fs::temp_directory_path(); }
-  bool cancelled() const override { return false; }
-  void progress(const std::string&, long, long) override {}
-  profagent::Result<std::unique_ptr<profagent::Provider>> make_provider(const std::string&,
-                                                                        const std::string& id,
-                                                                        const profagent::Json&) override {
-    return profagent::Status(profagent::ErrorCode::kNotFound, "no provider '" + id + "' in this test");
-  }
-
-  const std::map<std::string, profagent::ArtifactPtr>& outputs() const { return outputs_; }
-
- private:
-  std::string stage_id_ = "noop_stage";
-  profagent::Config config_;
-  std::map<std::string, profagent::ArtifactPtr> outputs_;
-};
 
 // Saves a JSON artifact of `kind` holding {"saved": true} and loads it back: the loaded summary tells
 // whether a plugin's loader for that kind is installed (the SDK's JSON fallback returns it unchanged).
@@ -231,7 +179,7 @@ TEST_CASE("a loaded plugin's agent runs with its default config and publishes a 
     REQUIRE(config.is_ok());
     auto agent = factory->make(config.value());
     REQUIRE(agent.is_ok());
-    FakeContext context(config.value());
+    TestAgentContext context(config.value(), "noop_stage");
     REQUIRE(agent.value()->run(context).is_ok());
     REQUIRE(context.outputs().count("out") == 1);
     const auto& out = context.outputs().at("out");

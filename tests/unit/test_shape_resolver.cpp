@@ -18,6 +18,7 @@
 #include "profagent/model_artifact.hpp"
 #include "shape_resolution.hpp"
 #include "torchvision_source.hpp"
+#include "test_support.hpp"
 
 namespace fs = std::filesystem;
 using profagent::ErrorCode;
@@ -28,34 +29,14 @@ using profagent::agents::Shape;
 using profagent::agents::ShapeResolution;
 using profagent::agents::ShapeResolutionOptions;
 
+using profagent::test::contains;
+using profagent::test::TempDir;
+
 namespace {
 
 const fs::path kDemoModel = fs::path(PROFAGENT_SOURCE_DIR) / "examples" / "models" / "demo_cnn.pt";
 const fs::path kSharedCache = fs::path(PROFAGENT_TEST_BINARY_DIR) / "torchvision_cache";
 const fs::path kPluginFile = fs::path(PROFAGENT_PLUGIN_OUTPUT_DIR) / "libshape_resolver.so";
-
-bool contains(const std::string& text, const std::string& piece) {
-  return text.find(piece) != std::string::npos;
-}
-
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-    path_ = fs::temp_directory_path() /
-            ("profagent_shape_test_" + std::to_string(stamp) + "_" + std::to_string(counter++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 std::shared_ptr<const ModelArtifact> load(const fs::path& file) {
   profagent::agents::LoadOptions options;

@@ -21,6 +21,7 @@
 #include "profagent/kernel/registry.hpp"
 #include "profagent/model_artifact.hpp"
 #include "torchvision_source.hpp"
+#include "test_support.hpp"
 
 namespace fs = std::filesystem;
 using profagent::ErrorCode;
@@ -31,34 +32,14 @@ using profagent::agents::LoadOptions;
 using profagent::agents::parse_torchvision_source;
 using profagent::agents::TorchvisionRequest;
 
+using profagent::test::contains;
+using profagent::test::TempDir;
+
 namespace {
 
 // Shared by every test run in this build tree: an export made once is reused by later runs.
 const fs::path kSharedCache = fs::path(PROFAGENT_TEST_BINARY_DIR) / "torchvision_cache";
 const fs::path kPluginFile = fs::path(PROFAGENT_PLUGIN_OUTPUT_DIR) / "libacquisition.so";
-
-bool contains(const std::string& text, const std::string& piece) {
-  return text.find(piece) != std::string::npos;
-}
-
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-    path_ = fs::temp_directory_path() /
-            ("profagent_torchvision_test_" + std::to_string(stamp) + "_" + std::to_string(counter++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 // Sets an environment variable for one scope and restores the previous value.
 class ScopedEnv {
