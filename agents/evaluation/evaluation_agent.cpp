@@ -80,6 +80,7 @@ class EvaluationAgent : public profagent::Agent {
     if (metrics.contains("latency_ms"))
       line += fmt::format(" latency p50 {:.3f} ms (batch {}),", metrics["latency_ms"]["p50"].get<double>(),
                           metrics["latency_ms"]["batch_size"].get<long>());
+    if (metrics.contains("macs")) line += fmt::format(" {} MACs,", metrics["macs"].get<long>());
     if (metrics.contains("peak_memory_bytes"))
       line += fmt::format(" peak memory {} bytes,", metrics["peak_memory_bytes"].get<long>());
     line += fmt::format(" {} bytes on disk, {} parameters, {} threads", metrics["size_bytes"].get<long>(),
@@ -111,13 +112,16 @@ AgentFactory make_evaluation_factory() {
   factory.outputs = {
       {"metrics", profagent::kinds::kMetrics,
        "accuracy, top5, samples (with a dataset); latency_ms {p50, p90, mean, min, warmup, repeats, "
-       "batch_size}; size_bytes, size_source; params, param_bytes, buffer_bytes; peak_memory_bytes, "
+       "batch_size}; macs (one sample); size_bytes, size_source; params, param_bytes, buffer_bytes; peak_memory_bytes, "
        "peak_memory_method; agreement {top1, max_abs_diff, samples, inputs} (with a reference); "
        "input_shapes; dataset; environment {libtorch, blas, quantized_engine, threads, device, ...}"}};
   profagent::agents::add_evaluation_config(factory.config);
   factory.make = [](const Config& config) -> Result<std::unique_ptr<profagent::Agent>> {
     PROFAGENT_ASSIGN_OR_RETURN(EvaluationOptions options, profagent::agents::evaluation_options(config));
     Json dataset = config.has("dataset") ? config.get("dataset") : Json();
+    // An empty map is how a workflow says "no dataset" through a var (workflows/prune.yaml's
+    // `dataset: {}`): a var cannot switch a `with:` key off, but it can empty it.
+    if (dataset.is_object() && dataset.empty()) dataset = Json();
     if (!dataset.is_null()) {
       // Checked here so that a missing format fails when the stage starts, before any model work.
       auto split = profagent::agents::split_dataset_config(dataset);

@@ -32,6 +32,7 @@
 #include "profagent/agent.hpp"
 #include "profagent/log.hpp"
 #include "profagent/torch/dataset.hpp"
+#include "profagent/torch/static_profile.hpp"
 
 namespace profagent::agents {
 
@@ -589,7 +590,8 @@ void add_evaluation_config(ConfigSchema& schema) {
   schema.add("dataset", ConfigType::kMap)
       .describe(
           "the dataset to measure accuracy on: {format: idx|cifar|image_folder (a dataset provider id), "
-          "...that provider's config}; without it only latency, size, memory and agreement are measured");
+          "...that provider's config}; without it (or with an empty map, e.g. a workflow var set to {}) only "
+          "latency, size, MACs, memory and agreement are measured");
   schema.add("batch_size", ConfigType::kInt)
       .default_value(256)
       .min(1)
@@ -623,6 +625,9 @@ void add_evaluation_config(ConfigSchema& schema) {
           "the model input's shape, batch first (e.g. [1, 3, 224, 224]), when no shapes input is "
           "connected; default: the dataset's sample shape");
   schema.add("measure_latency", ConfigType::kBool).default_value(true).describe("time forwards");
+  schema.add("count_macs", ConfigType::kBool)
+      .default_value(true)
+      .describe("count multiply-accumulates of one sample (batch 1) on the traced path: `macs`");
 }
 
 Result<EvaluationOptions> evaluation_options(const Config& config) {
@@ -641,6 +646,7 @@ Result<EvaluationOptions> evaluation_options(const Config& config) {
       options.input_shape = std::move(shape);
     }
     options.measure_latency = config.get_bool("measure_latency");
+    options.count_macs = config.get_bool("count_macs");
   } catch (const StatusError& e) {
     return e.status();
   }
@@ -852,6 +858,18 @@ Result<Json> evaluate_unguarded(const EvaluationInputs& inputs, const Evaluation
         PROFAGENT_ASSIGN_OR_RETURN(torch::Tensor ignored, run_forward(model, example, "model"));
         (void)ignored;
       }
+    }
+    if (options.count_macs) {
+      // MACs per sample (batch 1), counted on the traced path like the profiler's, so a pruned model
+      // and its baseline compare. A model whose ops the counter cannot count keeps its other metrics.
+      std::vector<torch::jit::IValue> one_sample;
+      for (torch::Tensor& input : make_inputs(specs.value(), 1, options.seed, device))
+        one_sample.emplace_back(std::move(input));
+      auto counted = torch_tk::static_profile(model, one_sample);
+      if (counted)
+        metrics["macs"] = counted->macs;
+      else
+        log.warn("MACs not counted: {}", counted.status().message());
     }
     if (hooks.cancelled && hooks.cancelled()) return cancelled_status("before measuring memory");
     auto memory = measure_peak_memory(model, example);

@@ -152,6 +152,7 @@ struct EvaluationOptions {
   std::int64_t latency_batch_size = 1;
   std::optional<std::vector<std::int64_t>> input_shape;
   bool measure_latency = true;
+  bool count_macs = true;  // `macs` of one sample, from the static profile
   // Random inputs compared with the reference when there is no dataset (and no limit).
   std::int64_t random_agreement_samples = 32;
   std::uint64_t seed = 0;

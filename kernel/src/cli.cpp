@@ -304,6 +304,9 @@ int execute(const Options& options, Workflow workflow, const std::vector<std::pa
   install_interrupt_handler();
   Executor executor(workflow, registry, store);
   RunOutcome outcome = executor.run();
+  // The artifacts' report sections (e.g. the profiler's top-layer table) are the run's result for a
+  // person: stdout, so they can be piped; the stage summary stays on stderr.
+  if (!outcome.report_sections.empty()) std::fputs(outcome.report_sections.c_str(), stdout);
   print_summary(outcome.report);
   switch (outcome.status) {
     case RunStatus::kCompleted: return kExitOk;

@@ -9,6 +9,7 @@
 #include "profagent/kernel/validator.hpp"
 #include "profagent/log.hpp"
 #include "profagent/version.hpp"
+#include "report_markdown.hpp"
 #include "stage_context.hpp"
 
 namespace profagent::kernel {
@@ -91,12 +92,21 @@ struct Executor::State {
   const RunStore& store;
   Blackboard board;
   Json report;
+  std::vector<ReportSection> sections;  // Markdown that artifacts carry, in completion order
   Clock::time_point started = Clock::now();
 
+  // report.json for machines and report.md for people, rewritten together.
   Status write_report(const std::string& status) {
     report["status"] = status;
     report["seconds"] = seconds_since(started);
-    return store.write_json("report.json", report);
+    PROFAGENT_RETURN_IF_ERROR(store.write_json("report.json", report));
+    return store.write_text("report.md", render_report_markdown(report, sections));
+  }
+
+  // An output saved with a report.md beside its payload contributes it to the run's report.md.
+  void record_section(const std::string& key, const std::string& stage_path, const std::string& port) {
+    std::string markdown = read_report_section(store.stage_dir(stage_path) / "outputs" / port);
+    if (!markdown.empty()) sections.push_back({key, std::move(markdown)});
   }
 
   void add_stage_report(Json entry) {
@@ -156,6 +166,7 @@ struct Executor::State {
       for (const auto& [port, artifact] : completed.value()->outputs) {
         PROFAGENT_RETURN_IF_ERROR(board.put(scope.own_key(call.id, port), artifact));
         record_metrics(scope.own_key(call.id, port), *artifact);
+        record_section(scope.own_key(call.id, port), stage_path, port);
         outputs[port] = compact_summary(*artifact);
       }
       log().info("{} {} ({}): completed in the earlier run, loaded", label, display_id, call.agent);
@@ -220,6 +231,7 @@ struct Executor::State {
     for (const auto& [port, artifact] : context.outputs()) {
       PROFAGENT_RETURN_IF_ERROR(board.put(scope.own_key(call.id, port), artifact));
       record_metrics(scope.own_key(call.id, port), *artifact);
+      record_section(scope.own_key(call.id, port), stage_path, port);
     }
 
     log().info("{} {} completed in {:.2f} s", label, display_id, seconds);
@@ -436,6 +448,7 @@ RunOutcome Executor::run() {
   Status written = state.write_report(to_string(outcome.status));
   if (!written) log().error("could not write report.json: {}", written.to_string());
   outcome.report = state.report;
+  for (const auto& section : state.sections) outcome.report_sections += section.markdown + "\n";
   return outcome;
 }
 

@@ -25,6 +25,7 @@
 #include "profagent/kernel/registry.hpp"
 #include "profagent/model_artifact.hpp"
 #include "profagent/torch/dataset.hpp"
+#include "profagent/torch/static_profile.hpp"
 #include "test_support.hpp"
 
 namespace fs = std::filesystem;
@@ -672,8 +673,37 @@ TEST_CASE("the evaluation agent run through the plugin publishes metrics for the
   CHECK(metrics["latency_ms"]["repeats"] == 4);
   CHECK(metrics["peak_memory_bytes"].get<std::int64_t>() > 0);
   CHECK(metrics["environment"]["device"] == "cpu");
-  CHECK_FALSE(metrics.contains("macs"));  // the profiler's to add
+  // MACs of one sample, from the static profile: the same count the profiler gives.
+  auto statics = profagent::torch_tk::static_profile(model->module(), {torch::zeros({1, 1, 28, 28})});
+  REQUIRE(statics.is_ok());
+  CHECK(metrics["macs"].get<std::int64_t>() > 0);
+  CHECK(metrics["macs"] == statics->macs);
   CHECK_FALSE(context.progress_.empty());
+}
+
+TEST_CASE("an empty dataset map means no dataset: everything but accuracy is measured") {
+  REQUIRE_MESSAGE(fs::exists(kEvaluationPlugin), "build the 'evaluation' target first");
+  profagent::kernel::Registry registry;
+  profagent::kernel::PluginManager manager(registry);
+  REQUIRE(manager.load_file(kEvaluationPlugin.string()).loaded);
+  const profagent::AgentFactory* factory = registry.find_agent("evaluation");
+  REQUIRE(factory != nullptr);
+  auto config = factory->config.resolve(Json{{"dataset", Json::object()}, {"warmup", 1}, {"repeats", 2}});
+  REQUIRE(config.is_ok());
+  auto agent = factory->make(config.value());
+  REQUIRE_MESSAGE(agent.is_ok(), agent.status().to_string());
+  TempDir dir;
+  FakeContext context(config.value(), dir.path());
+  context.inputs_["model"] = demo_model();
+  context.inputs_["shapes"] = std::make_shared<profagent::JsonArtifact>(
+      "shape_spec", Json::parse(R"({"inputs": [{"shape": [1, 1, 28, 28], "dtype": "float32"}]})"));
+  profagent::Status status = agent.value()->run(context);
+  REQUIRE_MESSAGE(status.is_ok(), status.to_string());
+  Json metrics = context.outputs_.at("metrics")->summary();
+  CHECK_FALSE(metrics.contains("accuracy"));
+  CHECK_FALSE(metrics.contains("dataset"));
+  CHECK(metrics.contains("latency_ms"));
+  CHECK(metrics.contains("macs"));
 }
 
 TEST_CASE("on Fashion-MNIST through the real idx provider a one-class model scores that class's frequency") {

@@ -19,6 +19,9 @@ struct RunOutcome {
   RunStatus status = RunStatus::kCompleted;
   Status error;  // why it failed or stopped
   Json report;   // what report.json holds
+  // The Markdown sections the run's artifacts carry (report.md beside their payload), concatenated;
+  // report.md has them after its header. The CLI prints them on stdout.
+  std::string report_sections;
 };
 
 class Executor {

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Acceptance check of structured pruning on torchvision CNNs: each model, scripted and traced, pruned
+# at ratio 0.3 (L1, stem ignored) on a 1x3xSIDExSIDE input: forward after save/load with the same output
+# shape, params and MACs lower, Python torch.jit.load gives the same outputs, and zero-weight exactness
+# (units chosen by L1, their producing weights zeroed, then removed: outputs unchanged). It runs the
+# unit test case "prune apply: torchvision CNNs..." on the list and prints its rows as a Markdown table.
+#
+#   bench/check_prune_models.sh [BUILD_DIR] [MODEL ...]
+#
+# BUILD_DIR defaults to ./build (needs the profagent_unit_tests target); SIDE is $PROFAGENT_PRUNE_INPUT
+# (default 224). Exports are cached in BUILD_DIR/tests/torchvision_cache. Exit status: the test's.
+set -u
+repo=$(cd "$(dirname "$0")/.." && pwd)
+build=$(cd "${1:-$repo/build}" && pwd) || exit 2
+shift $(( $# > 0 ? 1 : 0 ))
+models=("$@")
+if [ ${#models[@]} -eq 0 ]; then
+  models=(resnet18 resnet50 resnet101 mobilenet_v2 mobilenet_v3_small densenet121 efficientnet_b0)
+fi
+tests="$build/bin/profagent_unit_tests"
+[ -x "$tests" ] || { echo "no $tests: build the profagent_unit_tests target" >&2; exit 2; }
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+PROFAGENT_PRUNE_MODELS="${models[*]}" PROFAGENT_PRUNE_INPUT="${PROFAGENT_PRUNE_INPUT:-224}" \
+  "$tests" -tc='prune apply: torchvision CNNs*' >"$log" 2>&1
+status=$?
+echo "| model | export | pruned groups | params | MACs | graph s | prune s | zero-weight max diff | python max diff | warnings | frozen (top 3) |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
+grep -o 'ROW | .*' "$log" | sed 's/^ROW //'
+if [ $status -ne 0 ]; then
+  echo
+  echo "FAILED (exit $status):"
+  grep -E "ERROR|FATAL|values|logged|pruning " "$log" | head -40
+fi
+exit $status
