@@ -151,7 +151,7 @@ TEST_CASE("a plan layer that matches no layer fails naming it, the closest layer
   CHECK(stage.context->outputs().empty());
 }
 
-TEST_CASE("plans are read strictly: ratios in [0, 1), known keys, and a plan without a pruning section") {
+TEST_CASE("plans are read strictly: ratios from 0 up to but not including 1, known keys, and a plan without a pruning section") {
   using profagent::agents::parse_pruning_plan;
   CHECK_FALSE(parse_pruning_plan({{"quantization", {{"layers", Json::object()}}}}).value().has_value());
   auto bad_ratio = parse_pruning_plan({{"pruning", {{"layers", {{"fc", 1.0}}}}}});
