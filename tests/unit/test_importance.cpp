@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include <unistd.h>
+
 #include "profagent/kernel/plugin_manager.hpp"
 #include "profagent/kernel/registry.hpp"
 #include "profagent/torch/dataset.hpp"
@@ -567,7 +569,10 @@ void export_traced_resnet() {
   const fs::path train = kModelCache / "resnet_fmnist-trace-train.pt";
   if (fs::exists(eval) && fs::exists(train)) return;
   fs::create_directories(kModelCache);
-  const fs::path program = kModelCache / "trace_resnet_fmnist.py";
+  // ctest runs test cases as parallel processes: each writes its own script and temporary files, and
+  // os.replace makes whichever finishes last win with an identical file.
+  const std::string pid = std::to_string(::getpid());
+  const fs::path program = kModelCache / ("trace_resnet_fmnist." + pid + ".py");
   std::ofstream(program)
       << "import os, sys, torch\n"
          "src, fixture, out = sys.argv[1:4]\n"
@@ -576,14 +581,17 @@ void export_traced_resnet() {
          "m = CifarResNet(depth=14)\n"
          "m.load_state_dict(torch.jit.load(fixture).state_dict())\n"
          "x = torch.randn(2, 1, 28, 28)\n"
-         "torch.jit.trace(m.eval(), x).save(out + '/resnet_fmnist-trace.pt.tmp')\n"
-         "torch.jit.trace(m.train(), x).save(out + '/resnet_fmnist-trace-train.pt.tmp')\n"
+         "tmp = f'{os.getpid()}.tmp'\n"
+         "torch.jit.trace(m.eval(), x).save(f'{out}/resnet_fmnist-trace.pt.{tmp}')\n"
+         "torch.jit.trace(m.train(), x).save(f'{out}/resnet_fmnist-trace-train.pt.{tmp}')\n"
          "for name in ('trace', 'trace-train'):\n"
-         "    os.replace(f'{out}/resnet_fmnist-{name}.pt.tmp', f'{out}/resnet_fmnist-{name}.pt')\n";
+         "    os.replace(f'{out}/resnet_fmnist-{name}.pt.{tmp}', f'{out}/resnet_fmnist-{name}.pt')\n";
   const std::string command = profagent::agents::default_python().string() + " " + program.string() + " " +
                               std::string(PROFAGENT_SOURCE_DIR) + " " + kResnetFixture.string() + " " +
                               kModelCache.string();
-  REQUIRE_MESSAGE(std::system(command.c_str()) == 0, "tracing the ResNet fixture failed: " << command);
+  const int status = std::system(command.c_str());
+  fs::remove(program);
+  REQUIRE_MESSAGE(status == 0, "tracing the ResNet fixture failed: " << command);
 }
 
 // Two batches of 8 real Fashion-MNIST test images, read by the idx dataset plugin.
