@@ -33,6 +33,7 @@
 #include "profagent/log.hpp"
 #include "profagent/torch/dataset.hpp"
 #include "profagent/torch/static_profile.hpp"
+#include "profagent/torch/threads.hpp"
 
 namespace profagent::agents {
 
@@ -114,27 +115,6 @@ const std::map<std::string, torch::ScalarType>& scalar_types_by_name() {
 Status cancelled_status(const std::string& where) {
   return Status(ErrorCode::kCancelled, "evaluation cancelled " + where);
 }
-
-// Sets the intra-op thread count for the evaluation and restores it afterwards: the count is
-// process-wide, and the stages after this one must run with the count they were given.
-class ThreadsGuard {
- public:
-  explicit ThreadsGuard(std::optional<int> threads) : previous_(at::get_num_threads()) {
-    if (threads && *threads != previous_) {
-      at::set_num_threads(*threads);
-      changed_ = true;
-    }
-  }
-  ~ThreadsGuard() {
-    if (changed_) at::set_num_threads(previous_);
-  }
-  ThreadsGuard(const ThreadsGuard&) = delete;
-  ThreadsGuard& operator=(const ThreadsGuard&) = delete;
-
- private:
-  int previous_;
-  bool changed_ = false;
-};
 
 // The type LibTorch gives reportMemoryUsage's totals: int64_t in 1.13, size_t in 2.x. Deduced from
 // the base class so that one override compiles against both.
@@ -799,7 +779,8 @@ Result<Json> evaluate_unguarded(const EvaluationInputs& inputs, const Evaluation
                       TORCH_VERSION + " here (a CPU-only build, or no GPU)");
   const torch::Device device(options.device == "cuda" ? torch::kCUDA : torch::kCPU);
 
-  ThreadsGuard threads(options.threads);
+  // The count is process-wide: the stages after this one must run with the count they were given.
+  torch_tk::ThreadsGuard threads(options.threads.value_or(0));
   torch::NoGradGuard no_grad;
 
   bool copied = false;

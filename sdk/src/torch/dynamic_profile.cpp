@@ -17,6 +17,7 @@
 #include <unordered_map>
 
 #include "profagent/torch/static_profile.hpp"
+#include "profagent/torch/threads.hpp"
 
 namespace profagent::torch_tk {
 
@@ -361,25 +362,6 @@ class TimelineRecorder {
 };
 
 thread_local TimelineRecorder* TimelineRecorder::active_ = nullptr;
-
-class ThreadsGuard {
- public:
-  explicit ThreadsGuard(int threads) : previous_(at::get_num_threads()) {
-    if (threads > 0 && threads != previous_) {
-      at::set_num_threads(threads);
-      changed_ = true;
-    }
-  }
-  ~ThreadsGuard() {
-    if (changed_) at::set_num_threads(previous_);
-  }
-  ThreadsGuard(const ThreadsGuard&) = delete;
-  ThreadsGuard& operator=(const ThreadsGuard&) = delete;
-
- private:
-  int previous_;
-  bool changed_ = false;
-};
 
 std::string first_line(const std::exception& e) {
   const auto* c10_error = dynamic_cast<const c10::Error*>(&e);

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "profagent/log.hpp"
+#include "ir_constants.hpp"
 #include "prune_internal.hpp"
 
 namespace profagent::torch_tk {
@@ -333,35 +334,17 @@ const ParamRef* RuleContext::param(const Value* value) const {
 
 std::optional<std::int64_t> RuleContext::int_input(std::size_t i) const {
   if (i >= node_->inputs().size()) return std::nullopt;
-  auto constant = torch::jit::toIValue(node_->input(i));
-  if (!constant || !constant->isInt()) return std::nullopt;
-  return constant->toInt();
+  return ir::constant_int(node_->input(i));
 }
 
 std::optional<std::vector<std::int64_t>> RuleContext::int_list_input(std::size_t i) const {
   if (i >= node_->inputs().size()) return std::nullopt;
-  const Value* value = node_->input(i);
-  if (value->node()->kind() == c10::prim::ListConstruct) {
-    std::vector<std::int64_t> ints;
-    for (const Value* element : value->node()->inputs()) {
-      auto constant = torch::jit::toIValue(element);
-      if (!constant || !constant->isInt()) return std::nullopt;
-      ints.push_back(constant->toInt());
-    }
-    return ints;
-  }
-  auto constant = torch::jit::toIValue(value);
-  if (!constant) return std::nullopt;
-  if (constant->isIntList()) return constant->toIntVector();
-  if (constant->isInt()) return std::vector<std::int64_t>{constant->toInt()};
-  return std::nullopt;
+  return ir::constant_int_list(node_->input(i));
 }
 
 std::optional<bool> RuleContext::bool_input(std::size_t i) const {
   if (i >= node_->inputs().size()) return std::nullopt;
-  auto constant = torch::jit::toIValue(node_->input(i));
-  if (!constant || !constant->isBool()) return std::nullopt;
-  return constant->toBool();
+  return ir::constant_bool(node_->input(i));
 }
 
 std::optional<std::int64_t> RuleContext::int_value(std::size_t i) const {

@@ -14,6 +14,7 @@
 
 #include "profagent/fs.hpp"
 #include "profagent/log.hpp"
+#include "profagent/torch/threads.hpp"
 
 namespace profagent::torch_tk {
 
@@ -47,21 +48,6 @@ std::string utc_now() {
   std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
   return text;
 }
-
-class ThreadsGuard {
- public:
-  explicit ThreadsGuard(int threads) : previous_(at::get_num_threads()) {
-    if (threads > 0 && threads != previous_) at::set_num_threads(threads);
-  }
-  ~ThreadsGuard() {
-    if (at::get_num_threads() != previous_) at::set_num_threads(previous_);
-  }
-  ThreadsGuard(const ThreadsGuard&) = delete;
-  ThreadsGuard& operator=(const ThreadsGuard&) = delete;
-
- private:
-  int previous_;
-};
 
 // The fastest of `repeats` runs of `work` (after one untimed run), in seconds: the best run is the
 // one least disturbed by other processes, which is what a peak is.

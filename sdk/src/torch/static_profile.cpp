@@ -17,6 +17,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "ir_constants.hpp"
 #include "profagent/log.hpp"
 
 namespace profagent::torch_tk {
@@ -983,42 +984,22 @@ bool OpView::input_reads_parameter(std::size_t i) const {
 
 std::optional<std::int64_t> OpView::int_input(std::size_t i) const {
   if (i >= node_.inputs().size()) return std::nullopt;
-  auto constant = torch::jit::toIValue(node_.input(i));
-  if (!constant || !constant->isInt()) return std::nullopt;
-  return constant->toInt();
+  return ir::constant_int(node_.input(i));
 }
 
 std::optional<std::vector<std::int64_t>> OpView::int_list_input(std::size_t i) const {
   if (i >= node_.inputs().size()) return std::nullopt;
-  const Value* value = node_.input(i);
-  if (value->node()->kind() == c10::prim::ListConstruct) {
-    std::vector<std::int64_t> ints;
-    for (const Value* element : value->node()->inputs()) {
-      auto constant = torch::jit::toIValue(element);
-      if (!constant || !constant->isInt()) return std::nullopt;
-      ints.push_back(constant->toInt());
-    }
-    return ints;
-  }
-  auto constant = torch::jit::toIValue(value);
-  if (!constant) return std::nullopt;
-  if (constant->isIntList()) return constant->toIntVector();
-  if (constant->isInt()) return std::vector<std::int64_t>{constant->toInt()};
-  return std::nullopt;
+  return ir::constant_int_list(node_.input(i));
 }
 
 std::optional<bool> OpView::bool_input(std::size_t i) const {
   if (i >= node_.inputs().size()) return std::nullopt;
-  auto constant = torch::jit::toIValue(node_.input(i));
-  if (!constant || !constant->isBool()) return std::nullopt;
-  return constant->toBool();
+  return ir::constant_bool(node_.input(i));
 }
 
 std::optional<std::string> OpView::string_input(std::size_t i) const {
   if (i >= node_.inputs().size()) return std::nullopt;
-  auto constant = torch::jit::toIValue(node_.input(i));
-  if (!constant || !constant->isString()) return std::nullopt;
-  return constant->toStringRef();
+  return ir::constant_string(node_.input(i));
 }
 
 // ---------------------------------------------------------------------------------------------------
