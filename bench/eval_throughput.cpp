@@ -11,6 +11,7 @@
 #include <string>
 
 #include "evaluator.hpp"
+#include "profagent/torch/model_io.hpp"
 #include "profagent/kernel/plugin_manager.hpp"
 #include "profagent/torch/dataset.hpp"
 

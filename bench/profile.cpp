@@ -23,8 +23,8 @@
 #include <string>
 #include <vector>
 
-#include "profagent/torch/dynamic_profile.hpp"
-#include "profagent/torch/static_profile.hpp"
+#include "profagent/profile/dynamic_profile.hpp"
+#include "profagent/profile/static_profile.hpp"
 #include "torchvision_source.hpp"
 
 namespace {

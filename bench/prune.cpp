@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "profagent/torch/prune_apply.hpp"
+#include "profagent/prune/prune_apply.hpp"
 #include "torchvision_source.hpp"
 
 namespace {

@@ -18,10 +18,16 @@ function(profagent_add_plugin target)
     PREFIX "lib"
     CXX_VISIBILITY_PRESET hidden
     VISIBILITY_INLINES_HIDDEN ON)
+  if(COMMAND profagent_target_warnings)  # first-party builds only
+    profagent_target_warnings(${target})
+  endif()
   if(ARG_OUTPUT_DIRECTORY)
     set_target_properties(${target} PROPERTIES LIBRARY_OUTPUT_DIRECTORY "${ARG_OUTPUT_DIRECTORY}")
   elseif(DEFINED PROFAGENT_PLUGIN_OUTPUT_DIR)
     set_target_properties(${target} PROPERTIES LIBRARY_OUTPUT_DIRECTORY "${PROFAGENT_PLUGIN_OUTPUT_DIR}")
+  endif()
+  if(NOT ARG_NO_INSTALL)
+    set_property(GLOBAL APPEND PROPERTY PROFAGENT_RUNTIME_PLUGINS ${target})
   endif()
   if(NOT ARG_NO_INSTALL AND DEFINED PROFAGENT_PLUGIN_INSTALL_DIR)
     install(TARGETS ${target} LIBRARY DESTINATION "${PROFAGENT_PLUGIN_INSTALL_DIR}")

@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
-# Configures and builds profagent in ./build (or $PROFAGENT_BUILD_DIR). Re-running is incremental.
+# Configures ./build (or $PROFAGENT_BUILD_DIR) and builds what the main job needs: profagent-run, the
+# SDK libraries and every first-party plugin (target `runtime`). Re-running is incremental.
+#   scripts/build.sh            the runtime only
+#   scripts/build.sh --all      everything: also the tests and the benchmarks (scripts/test.sh uses it)
+# Extra CMake options: PROFAGENT_CMAKE_ARGS="-DPROFAGENT_WERROR=ON" (CI sets it); parallelism:
+# PROFAGENT_JOBS (default: the number of cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR="${PROFAGENT_BUILD_DIR:-build}"
 JOBS="${PROFAGENT_JOBS:-$(nproc)}"
-cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-RelWithDebInfo}" "$@"
-cmake --build "$BUILD_DIR" -j "$JOBS"
+TARGET=runtime
+if [ "${1:-}" = "--all" ]; then TARGET=all; shift; fi
+# ccache (when installed) may reuse objects built with the LibTorch precompiled header.
+export CCACHE_SLOPPINESS="${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}"
+# shellcheck disable=SC2086
+cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-RelWithDebInfo}" ${PROFAGENT_CMAKE_ARGS:-} "$@"
+cmake --build "$BUILD_DIR" -j "$JOBS" --target "$TARGET"

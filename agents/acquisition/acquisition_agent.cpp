@@ -4,22 +4,65 @@
 #include <string>
 
 #include "model_loader.hpp"
+#include "profagent/options.hpp"
 #include "profagent/profagent.hpp"
 
 namespace {
 
 using profagent::AgentContext;
 using profagent::AgentFactory;
-using profagent::Config;
+using profagent::Json;
 using profagent::ConfigType;
-using profagent::Result;
 using profagent::Status;
 using profagent::agents::LoadOptions;
 
+// The agent's config: the source and how to load it.
+struct AcquisitionOptions : LoadOptions {
+  std::string source;  // required
+};
+
+// The agent's config: schema, defaults and reading in one declaration.
+const profagent::OptionsSchema<AcquisitionOptions>& acquisition_options_schema() {
+  static const profagent::OptionsSchema<AcquisitionOptions> schema = [] {
+    using O = AcquisitionOptions;
+    profagent::OptionsSchema<O> s;
+    s.field_without_default("source", &O::source)
+        .required()
+        .describe(
+            "the model to load: a path to a TorchScript .pt file, relative to the current directory, or "
+            "torchvision:NAME?key=value&... (e.g. torchvision:resnet50, torchvision:vit_b_16?num_classes=10, "
+            "torchvision:resnet18?export=trace&input_shape=1x3x160x160), exported once with random weights "
+            "and cached");
+    s.field("device", &O::device, ConfigType::kEnum)
+        .choices({"cpu", "cuda"})
+        .describe("where the model's tensors are loaded; cuda needs a CUDA build of LibTorch and a GPU");
+    s.field("eval", &O::eval).describe("switch the model to inference mode (BatchNorm statistics, no Dropout)");
+    // python and cache_dir live in LoadOptions::torchvision; empty there means the documented default.
+    s.field_with("python", ConfigType::kPath,
+                 [](const Json& value, O& options) {
+                   options.torchvision.python = value.get<std::string>();
+                   return Status::ok();
+                 })
+        .describe(
+            "the Python that exports torchvision sources (needs torch and torchvision); default "
+            "$PROFAGENT_PYTHON, else /usr/bin/python3");
+    s.field_with("cache_dir", ConfigType::kPath,
+                 [](const Json& value, O& options) {
+                   options.torchvision.cache_dir = value.get<std::string>();
+                   return Status::ok();
+                 })
+        .describe(
+            "where torchvision exports are kept and reused; default "
+            "${XDG_CACHE_HOME:-$HOME/.cache}/profagent/torchvision");
+    return s;
+  }();
+  return schema;
+}
+
 class AcquisitionAgent : public profagent::Agent {
  public:
-  AcquisitionAgent(std::string source, LoadOptions options)
-      : source_(std::move(source)), options_(std::move(options)) {}
+  explicit AcquisitionAgent(AcquisitionOptions options)
+      : source_(std::move(options.source)), options_(std::move(options)) {}
 
   Status run(AgentContext& context) override {
     auto loaded = profagent::agents::load_model(source_, options_);
@@ -48,41 +91,12 @@ AgentFactory make_acquisition_factory() {
                       "the TorchScript module with provenance: source, path, sha256, size_bytes, format, "
                       "device, methods, params, loaded_in_ms; for torchvision: torchvision_name, export, "
                       "kwargs, cache_path, cached"}};
-  factory.config.add("source", ConfigType::kString)
-      .required()
-      .describe(
-          "the model to load: a path to a TorchScript .pt file, relative to the current directory, or "
-          "torchvision:NAME?key=value&... (e.g. torchvision:resnet50, torchvision:vit_b_16?num_classes=10, "
-          "torchvision:resnet18?export=trace&input_shape=1x3x160x160), exported once with random weights "
-          "and cached");
-  factory.config.add("device", ConfigType::kEnum)
-      .choices({"cpu", "cuda"})
-      .default_value("cpu")
-      .describe("where the model's tensors are loaded; cuda needs a CUDA build of LibTorch and a GPU");
-  factory.config.add("eval", ConfigType::kBool)
-      .default_value(true)
-      .describe("switch the model to inference mode (BatchNorm statistics, no Dropout)");
-  factory.config.add("python", ConfigType::kPath)
-      .describe(
-          "the Python that exports torchvision sources (needs torch and torchvision); default "
-          "$PROFAGENT_PYTHON, else /usr/bin/python3");
-  factory.config.add("cache_dir", ConfigType::kPath)
-      .describe(
-          "where torchvision exports are kept and reused; default "
-          "${XDG_CACHE_HOME:-$HOME/.cache}/profagent/torchvision");
-  factory.make = [](const Config& config) -> Result<std::unique_ptr<profagent::Agent>> {
-    LoadOptions options;
-    options.device = config.get_string("device");
-    options.eval = config.get_bool("eval");
-    if (config.has("python")) options.torchvision.python = config.get_path("python");
-    if (config.has("cache_dir")) options.torchvision.cache_dir = config.get_path("cache_dir");
-    return std::unique_ptr<profagent::Agent>(
-        std::make_unique<AcquisitionAgent>(config.get_string("source"), std::move(options)));
-  };
+  profagent::bind_agent_options<AcquisitionAgent>(factory, acquisition_options_schema());
   return factory;
 }
 
 void register_acquisition(profagent::Registrar& registrar) {
+  profagent::add_model_artifact_loader(registrar);
   registrar.add_agent(make_acquisition_factory());
 }
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "profagent/fs.hpp"
+#include "profagent/torch/errors.hpp"
 
 namespace profagent::agents {
 
@@ -24,22 +25,6 @@ constexpr const char* kSupportedSchemes = "file paths, torchvision:NAME";
 
 bool is_scheme_char(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.';
-}
-
-// The first non-empty line: LibTorch messages go on with backtraces and "Exception raised from".
-std::string first_line(const std::string& text) {
-  std::size_t start = 0;
-  while (start < text.size()) {
-    std::size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    std::string line = text.substr(start, end - start);
-    auto not_space = [](char c) { return !std::isspace(static_cast<unsigned char>(c)); };
-    auto first = std::find_if(line.begin(), line.end(), not_space);
-    auto last = std::find_if(line.rbegin(), line.rend(), not_space).base();
-    if (first < last) return std::string(first, last);
-    start = end + 1;
-  }
-  return "no reason given";
 }
 
 // The file's first bytes, to tell a truncated TorchScript archive (a ZIP) from a file that never was one.
@@ -56,8 +41,7 @@ FileMagic read_magic(const fs::path& path) {
   return FileMagic::kOther;
 }
 
-Status load_failure(const std::string& shown, const fs::path& path, const std::string& torch_reason) {
-  std::string reason = first_line(torch_reason);
+Status load_failure(const std::string& shown, const fs::path& path, const std::string& reason) {
   switch (read_magic(path)) {
     case FileMagic::kZip:
       if (reason.find("constants.pkl") != std::string::npos)
@@ -148,10 +132,8 @@ Result<std::shared_ptr<const ModelArtifact>> load_file(const std::string& shown,
     c10::Device device(options.device == "cuda" ? c10::kCUDA : c10::kCPU);
     module = std::make_shared<torch::jit::Module>(torch::jit::load(path.string(), device, *extra_files));
     if (options.eval) module->eval();
-  } catch (const c10::Error& e) {
-    return load_failure(shown, path, e.what_without_backtrace());
   } catch (const std::exception& e) {
-    return load_failure(shown, path, e.what());
+    return load_failure(shown, path, torch_tk::torch_error_reason(e));
   }
   double loaded_in_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();

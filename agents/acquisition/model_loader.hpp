@@ -4,7 +4,7 @@
 #include <memory>
 #include <string>
 
-#include "profagent/model_artifact.hpp"
+#include "profagent/torch/model_artifact.hpp"
 #include "profagent/status.hpp"
 #include "torchvision_source.hpp"
 

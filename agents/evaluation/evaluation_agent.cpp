@@ -7,7 +7,7 @@
 #include <string>
 
 #include "evaluator.hpp"
-#include "profagent/model_artifact.hpp"
+#include "profagent/torch/model_artifact.hpp"
 #include "profagent/profagent.hpp"
 #include "profagent/torch/dataset.hpp"
 
@@ -15,7 +15,6 @@ namespace {
 
 using profagent::AgentContext;
 using profagent::AgentFactory;
-using profagent::Config;
 using profagent::ErrorCode;
 using profagent::Json;
 using profagent::ModelArtifact;
@@ -25,27 +24,27 @@ using profagent::agents::EvaluationOptions;
 
 class EvaluationAgent : public profagent::Agent {
  public:
-  EvaluationAgent(EvaluationOptions options, Json dataset)
-      : options_(std::move(options)), dataset_(std::move(dataset)) {}
+  explicit EvaluationAgent(EvaluationOptions options) : options_(std::move(options)) {}
 
   Status run(AgentContext& context) override {
     profagent::agents::EvaluationInputs inputs;
     PROFAGENT_ASSIGN_OR_RETURN(auto model, context.input_as<ModelArtifact>("model"));
     inputs.model = &model->module();
     inputs.model_summary = model->summary();
+    inputs.model_metadata = model->metadata();
     std::shared_ptr<const ModelArtifact> reference;
     if (context.input("reference")) {
       PROFAGENT_ASSIGN_OR_RETURN(reference, context.input_as<ModelArtifact>("reference"));
       inputs.reference = &reference->module();
     }
     if (profagent::ArtifactPtr shapes = context.input("shapes")) {
-      auto specs = profagent::agents::input_specs_from_shape_spec(shapes->summary());
+      auto specs = profagent::torch_tk::input_specs_from_shape_spec(shapes->summary());
       if (!specs) return std::move(specs).take_status().with_context("reading input port 'shapes'");
       inputs.shapes = std::move(specs).value();
     }
     std::unique_ptr<profagent::torch_tk::Dataset> dataset;
-    if (!dataset_.is_null()) {
-      PROFAGENT_ASSIGN_OR_RETURN(dataset, profagent::agents::make_dataset(context, dataset_));
+    if (!options_.dataset.is_null()) {
+      PROFAGENT_ASSIGN_OR_RETURN(dataset, profagent::torch_tk::make_dataset(context, options_.dataset));
       inputs.dataset = dataset.get();
       const auto& info = dataset->info();
       const bool part = options_.limit && *options_.limit < info.size;
@@ -89,7 +88,6 @@ class EvaluationAgent : public profagent::Agent {
   }
 
   EvaluationOptions options_;
-  Json dataset_;  // null: no dataset
 };
 
 AgentFactory make_evaluation_factory() {
@@ -115,21 +113,19 @@ AgentFactory make_evaluation_factory() {
        "batch_size}; macs (one sample); size_bytes, size_source; params, param_bytes, buffer_bytes; peak_memory_bytes, "
        "peak_memory_method; agreement {top1, max_abs_diff, samples, inputs} (with a reference); "
        "input_shapes; dataset; environment {libtorch, blas, quantized_engine, threads, device, ...}"}};
-  profagent::agents::add_evaluation_config(factory.config);
-  factory.make = [](const Config& config) -> Result<std::unique_ptr<profagent::Agent>> {
-    PROFAGENT_ASSIGN_OR_RETURN(EvaluationOptions options, profagent::agents::evaluation_options(config));
-    Json dataset = config.has("dataset") ? config.get("dataset") : Json();
-    // An empty map is how a workflow says "no dataset" through a var (workflows/prune.yaml's
-    // `dataset: {}`): a var cannot switch a `with:` key off, but it can empty it.
-    if (dataset.is_object() && dataset.empty()) dataset = Json();
-    if (!dataset.is_null()) {
-      // Checked here so that a missing format fails when the stage starts, before any model work.
-      auto split = profagent::agents::split_dataset_config(dataset);
-      if (!split) return std::move(split).take_status();
-    }
-    return std::unique_ptr<profagent::Agent>(
-        std::make_unique<EvaluationAgent>(std::move(options), std::move(dataset)));
-  };
+  profagent::bind_agent_options<EvaluationOptions>(
+      factory, profagent::agents::evaluation_options_schema(),
+      [](EvaluationOptions options) -> Result<std::unique_ptr<profagent::Agent>> {
+        // An empty map is how a workflow says "no dataset" through a var (workflows/prune.yaml's
+        // `dataset: {}`): a var cannot switch a `with:` key off, but it can empty it.
+        if (options.dataset.is_object() && options.dataset.empty()) options.dataset = Json();
+        if (!options.dataset.is_null()) {
+          // Checked here so that a missing format fails when the stage starts, before any model work.
+          auto split = profagent::torch_tk::split_dataset_config(options.dataset);
+          if (!split) return std::move(split).take_status();
+        }
+        return std::unique_ptr<profagent::Agent>(std::make_unique<EvaluationAgent>(std::move(options)));
+      });
   return factory;
 }
 

@@ -15,15 +15,19 @@
 #include <vector>
 
 #include "profagent/config_schema.hpp"
+#include "profagent/options.hpp"
 #include "profagent/json.hpp"
 #include "profagent/status.hpp"
+#include "profagent/torch/model_io.hpp"
 
 namespace spdlog {
 class logger;
 }
 
-namespace profagent {
+PROFAGENT_ABI_NAMESPACE_BEGIN
 class AgentContext;
+PROFAGENT_ABI_NAMESPACE_END
+namespace profagent {
 namespace torch_tk {
 class Dataset;
 }
@@ -31,98 +35,8 @@ class Dataset;
 
 namespace profagent::agents {
 
-// One model input: its full shape (batch dimension first) and element type.
-struct InputSpec {
-  std::vector<std::int64_t> shape;
-  torch::ScalarType dtype = torch::kFloat32;
-};
-
-// "float32", "float", "fp32", "float16", "half", "bfloat16", "float64", "int64", "int32", "uint8",
-// "int8", "bool" -> the ScalarType, or kInvalidArgument naming the unknown name.
-Result<torch::ScalarType> scalar_type_from_name(const std::string& name);
-// The canonical name of a ScalarType ("float32", "int64", ...).
-std::string scalar_type_name(torch::ScalarType type);
-
-// Reads a shape_spec artifact's summary: {"inputs": [{"shape": [1, 3, 224, 224], "dtype": "float32"}]}
-// (dtype optional, float32 by default). Errors name the offending entry.
-Result<std::vector<InputSpec>> input_specs_from_shape_spec(const Json& spec);
-
-// Inputs for timing and agreement: each spec's shape with its first dimension set to `batch` (a 0-d
-// spec is kept as is), drawn from a generator seeded with `seed` on the CPU and then moved to
-// `device`, so the same seed gives the same values on every device. Floating types are standard
-// normal; integer and bool types are 0 or 1 (valid indices for any embedding table).
-std::vector<torch::Tensor> make_inputs(const std::vector<InputSpec>& specs, std::int64_t batch,
-                                       std::uint64_t seed, const torch::Device& device);
-
-// Runs forward() and returns its output as one tensor: the tensor itself, or the first tensor of a
-// tuple or list (classifiers that also return auxiliary outputs). Torch errors become kRuntime with
-// the reason on one line and `model_name` and the input shapes named.
-Result<torch::Tensor> run_forward(torch::jit::Module& module, const std::vector<torch::Tensor>& inputs,
-                                  const std::string& model_name);
-
-// `module` ready to evaluate on `device`: the same module when it is already in eval mode (every
-// submodule) with its tensors on `device`; otherwise a clone switched to eval and moved, because a
-// published model artifact is shared and must not change. `changed` says which it was.
-Result<torch::jit::Module> prepare_module(const torch::jit::Module& module, const torch::Device& device,
-                                          const std::string& model_name, bool* changed = nullptr);
-
-using CancelCheck = std::function<bool()>;
-
-// Linear-interpolation percentile (numpy's default) of unsorted samples; q in [0, 1].
-double percentile(std::vector<double> samples, double q);
-
-struct LatencyStats {
-  double p50 = 0, p90 = 0, mean = 0, min = 0;  // milliseconds per forward of one batch
-  int warmup = 0;
-  int repeats = 0;
-  std::int64_t batch_size = 0;
-  std::vector<double> samples_ms;  // every timed repeat, in order
-  Json to_json() const;            // {p50, p90, mean, min, warmup, repeats, batch_size}
-};
-
-// `warmup` untimed forwards (the profiling executor specializes the graph during the first runs),
-// then `repeats` forwards each timed on its own with a steady clock (CUDA synchronized around each).
-// Returns kCancelled as soon as `cancelled` says so.
-Result<LatencyStats> measure_latency(torch::jit::Module& module, const std::vector<torch::Tensor>& inputs,
-                                     int warmup, int repeats, const CancelCheck& cancelled = {});
-
-struct PeakMemory {
-  std::int64_t bytes = 0;  // the most bytes held at once by tensors allocated during the forward
-  std::string method;      // how it was measured (see measure_peak_memory)
-};
-
-// The peak extra memory of one forward of `module` on `inputs`, the inputs and weights excluded.
-// CPU ("c10_cpu_allocator"): every allocation and free that goes through c10's CPU allocator on this
-// thread is reported to a c10::MemoryReportingInfoBase installed with c10::DebugInfoGuard, the hook
-// torch.profiler(profile_memory=True) uses; the peak of the running sum is the answer. It sees every
-// ATen tensor (outputs, intermediates, im2col buffers), not memory that libraries allocate on their
-// own (oneDNN and OpenBLAS scratch) nor tensors allocated inside OpenMP worker threads.
-// CUDA ("cuda_caching_allocator"): the caching allocator's allocated-bytes peak, reset before the
-// forward, minus what was allocated before it; only in builds of LibTorch with CUDA.
-Result<PeakMemory> measure_peak_memory(torch::jit::Module& module, const std::vector<torch::Tensor>& inputs);
-
-struct ParameterStats {
-  std::int64_t params = 0;        // sum of numel over parameters (recursively)
-  std::int64_t param_bytes = 0;   // sum of numel * element size over parameters
-  std::int64_t buffer_bytes = 0;  // the same over buffers (BatchNorm statistics, ...)
-};
-ParameterStats parameter_stats(const torch::jit::Module& module);
-
-struct ModelSize {
-  std::int64_t bytes = 0;
-  std::string source;  // "file": the artifact's `path`; "saved": the module saved to the work dir
-};
-// The model's size on disk: the file the artifact summary's `path` names when it exists, otherwise
-// the module saved as model.pt (the name a model artifact is saved under, which the archive's size
-// depends on) below `work_dir`, removed again after measuring: the run keeps the model already.
-Result<ModelSize> model_size(const torch::jit::Module& module, const Json& summary,
-                             const std::filesystem::path& work_dir);
-
-// {libtorch, blas: {build, library, openblas, openblas_config?}, quantized_engine, threads,
-// interop_threads, parallel_backend, cpu, device}. `blas.library` is the BLAS shared library
-// actually loaded in this process, which is what decides fp32 matmul speed on Debian.
-Json environment_info(const torch::Device& device);
-Json blas_info();
+using torch_tk::InputSpec;
+using torch_tk::CancelCheck;
 
 // Top-1 / top-5 counts over batches of logits [N, C] and int64 labels [N].
 struct AccuracyCounter {
@@ -156,21 +70,17 @@ struct EvaluationOptions {
   // Random inputs compared with the reference when there is no dataset (and no limit).
   std::int64_t random_agreement_samples = 32;
   std::uint64_t seed = 0;
+  std::string output;  // which output is the prediction (torch_tk::select_output); empty: the default rule
+  Json dataset;        // {format: ..., ...} or null; the agent turns it into a provider (make_dataset)
 };
 
-// The evaluation agent's config schema and its reading. `dataset` is kept out of the options: the
-// agent turns it into a provider (make_dataset).
-void add_evaluation_config(ConfigSchema& schema);
-Result<EvaluationOptions> evaluation_options(const Config& config);
-
-// Splits the `dataset` config map into the provider id (its `format`) and the provider's own config.
-Result<std::pair<std::string, Json>> split_dataset_config(const Json& dataset);
-// Makes the dataset provider the `dataset` config map names, through the context.
-Result<std::unique_ptr<torch_tk::Dataset>> make_dataset(AgentContext& context, const Json& dataset);
+// The evaluation agent's config: schema, defaults and reading in one declaration.
+const OptionsSchema<EvaluationOptions>& evaluation_options_schema();
 
 struct EvaluationInputs {
   const torch::jit::Module* model = nullptr;  // required
   Json model_summary = Json::object();        // the model artifact's summary (for `path`)
+  Json model_metadata;                        // the model artifact's metadata (stored input shapes)
   const torch::jit::Module* reference = nullptr;
   std::optional<std::vector<InputSpec>> shapes;  // from a shape_spec input
   torch_tk::Dataset* dataset = nullptr;
@@ -183,9 +93,9 @@ struct EvaluationHooks {
   spdlog::logger* log = nullptr;             // null: profagent::log()
 };
 
-// The input used for latency and memory: `shapes` when given, else `options.input_shape`, else the
-// dataset's sample shape with a batch of 1; in each case with the batch dimension set to
-// options.latency_batch_size. kInvalidArgument naming the three ways when none applies.
+// The input used for latency, memory and agreement: torch_tk::resolve_input_specs's one fallback
+// order (shapes input, input_shape, the model's stored shapes, the dataset's sample shape) with the
+// batch dimension set to options.latency_batch_size.
 Result<std::vector<InputSpec>> resolve_input_specs(const EvaluationInputs& inputs,
                                                    const EvaluationOptions& options);
 

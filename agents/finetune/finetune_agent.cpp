@@ -7,7 +7,7 @@
 #include <optional>
 #include <string>
 
-#include "profagent/model_artifact.hpp"
+#include "profagent/torch/model_artifact.hpp"
 #include "profagent/profagent.hpp"
 #include "profagent/torch/dataset.hpp"
 #include "trainer.hpp"
@@ -16,27 +16,15 @@ namespace {
 
 using profagent::AgentContext;
 using profagent::AgentFactory;
-using profagent::Config;
-using profagent::ConfigType;
 using profagent::ErrorCode;
 using profagent::Json;
 using profagent::ModelArtifact;
 using profagent::Result;
 using profagent::Status;
+using profagent::agents::FinetuneOptions;
 using profagent::agents::TrainMode;
 using profagent::agents::TrainOptions;
 using profagent::torch_tk::Dataset;
-
-// A dataset block is {format: <provider id>, ...that provider's config}.
-Result<std::pair<std::string, Json>> split_dataset_config(const std::string& key, const Json& block) {
-  if (!block.is_object() || !block.contains("format") || !block["format"].is_string())
-    return Status(
-        ErrorCode::kValidation,
-        key + ".format is required: the dataset provider to read it with (idx, cifar, image_folder)");
-  Json rest = block;
-  rest.erase("format");
-  return std::make_pair(block["format"].get<std::string>(), std::move(rest));
-}
 
 Json dataset_summary(const Dataset& data) {
   const auto& info = data.info();
@@ -53,16 +41,15 @@ std::string percent(const std::optional<double>& value) {
 
 class FinetuneAgent : public profagent::Agent {
  public:
-  FinetuneAgent(std::pair<std::string, Json> dataset,
-                std::optional<std::pair<std::string, Json>> eval_dataset, TrainOptions options)
+  FinetuneAgent(Json dataset, std::optional<Json> eval_dataset, TrainOptions options)
       : dataset_(std::move(dataset)), eval_dataset_(std::move(eval_dataset)), options_(std::move(options)) {}
 
   Status run(AgentContext& context) override {
     PROFAGENT_ASSIGN_OR_RETURN(auto input, context.input_as<ModelArtifact>("model"));
-    PROFAGENT_ASSIGN_OR_RETURN(std::unique_ptr<Dataset> train, make_dataset(context, "dataset", dataset_));
+    PROFAGENT_ASSIGN_OR_RETURN(std::unique_ptr<Dataset> train, profagent::torch_tk::make_dataset(context, dataset_, "dataset"));
     std::unique_ptr<Dataset> eval;
     if (eval_dataset_) {
-      PROFAGENT_ASSIGN_OR_RETURN(eval, make_dataset(context, "eval_dataset", *eval_dataset_));
+      PROFAGENT_ASSIGN_OR_RETURN(eval, profagent::torch_tk::make_dataset(context, *eval_dataset_, "eval_dataset"));
     }
 
     // Artifacts are immutable and the input's module is shared with other stages: work on a deep
@@ -124,7 +111,7 @@ class FinetuneAgent : public profagent::Agent {
       }
     }
 
-    Json provenance = derived_provenance(input->summary(), context.stage_id());
+    Json provenance = profagent::derived_provenance(input->summary(), context.stage_id());
     provenance["finetune"] = std::move(result_summary);
     PROFAGENT_RETURN_IF_ERROR(context.set_output(
         "model", std::make_shared<ModelArtifact>(std::shared_ptr<const torch::jit::Module>(std::move(module)),
@@ -134,33 +121,8 @@ class FinetuneAgent : public profagent::Agent {
   }
 
  private:
-  static Result<std::unique_ptr<Dataset>> make_dataset(AgentContext& context, const std::string& key,
-                                                       const std::pair<std::string, Json>& block) {
-    auto made =
-        context.make_provider_as<Dataset>(profagent::torch_tk::kDatasetInterface, block.first, block.second);
-    if (!made) return std::move(made).take_status().with_context("opening `" + key + "`");
-    if (made.value()->info().size <= 0)
-      return Status(ErrorCode::kInvalidArgument,
-                    "`" + key + "` (" + made.value()->info().source + ") is empty");
-    return std::move(made).value();
-  }
-
-  // The new model keeps where its ancestor came from; the file hash and size described the
-  // ancestor's file, not this model, so they move under derived_from.
-  static Json derived_provenance(const Json& parent, const std::string& stage) {
-    Json provenance = Json::object();
-    for (const char* key : {"source", "format", "device", "methods"})
-      if (parent.contains(key)) provenance[key] = parent[key];
-    provenance["eval"] = true;
-    Json derived_from{{"stage", stage}};
-    for (const char* key : {"path", "sha256", "params"})
-      if (parent.contains(key)) derived_from[key] = parent[key];
-    provenance["derived_from"] = std::move(derived_from);
-    return provenance;
-  }
-
-  std::pair<std::string, Json> dataset_;
-  std::optional<std::pair<std::string, Json>> eval_dataset_;
+  Json dataset_;
+  std::optional<Json> eval_dataset_;
   TrainOptions options_;
 };
 
@@ -176,27 +138,25 @@ AgentFactory make_finetune_factory() {
       {"model", profagent::kinds::kModel, "the trained copy, in eval mode"},
       {"history", profagent::kinds::kJson,
        "per-epoch loss, train_accuracy, eval_accuracy, eval_loss, lr and seconds; the options and datasets"}};
-  factory.config.add("dataset", ConfigType::kMap)
-      .required()
-      .describe("the training data: {format: idx|cifar|image_folder, ...that dataset provider's config}");
-  factory.config.add("eval_dataset", ConfigType::kMap)
-      .describe("evaluated after each epoch (and after recalibration): {format: ..., ...}");
-  profagent::agents::add_train_fields(factory.config);
-  factory.make = [](const Config& config) -> Result<std::unique_ptr<profagent::Agent>> {
-    PROFAGENT_ASSIGN_OR_RETURN(auto dataset, split_dataset_config("dataset", config.get("dataset")));
-    std::optional<std::pair<std::string, Json>> eval_dataset;
-    if (config.has("eval_dataset")) {
-      PROFAGENT_ASSIGN_OR_RETURN(eval_dataset,
-                                 split_dataset_config("eval_dataset", config.get("eval_dataset")));
-    }
-    PROFAGENT_ASSIGN_OR_RETURN(TrainOptions options, profagent::agents::train_options_from_config(config));
-    return std::unique_ptr<profagent::Agent>(
-        std::make_unique<FinetuneAgent>(std::move(dataset), std::move(eval_dataset), std::move(options)));
-  };
+  profagent::bind_agent_options<FinetuneOptions>(
+      factory, profagent::agents::finetune_options_schema(),
+      [](FinetuneOptions options) -> Result<std::unique_ptr<profagent::Agent>> {
+        PROFAGENT_RETURN_IF_ERROR(profagent::torch_tk::split_dataset_config(options.dataset, "dataset").status());
+        if (options.eval_dataset) {
+          PROFAGENT_RETURN_IF_ERROR(
+              profagent::torch_tk::split_dataset_config(*options.eval_dataset, "eval_dataset").status());
+        }
+        Json dataset = std::move(options.dataset);
+        std::optional<Json> eval_dataset = std::move(options.eval_dataset);
+        TrainOptions train = std::move(options);  // the training options alone
+        return std::unique_ptr<profagent::Agent>(
+            std::make_unique<FinetuneAgent>(std::move(dataset), std::move(eval_dataset), std::move(train)));
+      });
   return factory;
 }
 
 void register_finetune(profagent::Registrar& registrar) {
+  profagent::add_model_artifact_loader(registrar);
   registrar.add_agent(make_finetune_factory());
 }
 

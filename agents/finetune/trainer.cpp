@@ -10,22 +10,17 @@
 #include <random>
 #include <utility>
 
+#include "profagent/clock.hpp"
+#include "profagent/text.hpp"
+#include "profagent/torch/errors.hpp"
+#include "profagent/torch/model_io.hpp"
 #include "profagent/torch/dataset.hpp"
 
 namespace profagent::agents {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-// LibTorch errors carry a C++ backtrace after the first line; users get the reason only.
-std::string first_line(const std::string& text) {
-  return text.substr(0, text.find('\n'));
-}
+using Clock = SteadyClock;
 
 const char* to_string(TrainMode mode) {
   return mode == TrainMode::kTrain ? "train" : "bn_recalibrate";
@@ -127,19 +122,11 @@ Result<PreparedBatch> read_prepared(torch_tk::Dataset& data, const std::vector<s
 }
 
 Result<torch::Tensor> forward_logits(torch::jit::Module& module, const torch::Tensor& images) {
-  c10::IValue output = module.forward({images});
-  if (!output.isTensor())
-    return Status(ErrorCode::kUnsupported,
-                  "the model's forward returns " + output.tagKind() + ", not a tensor of class logits");
-  torch::Tensor logits = output.toTensor();
+  PROFAGENT_ASSIGN_OR_RETURN(torch::Tensor logits, torch_tk::select_output(module.forward({images}), "", "model"));
   if (logits.dim() != 2 || logits.size(0) != images.size(0))
     return Status(ErrorCode::kUnsupported, "the model's forward returns a tensor of shape " +
                                                c10::str(logits.sizes()) + ", not [batch, classes] logits");
   return logits;
-}
-
-Status cancelled_status(const char* what) {
-  return Status(ErrorCode::kCancelled, std::string(what) + " cancelled");
 }
 
 bool is_cancelled(const TrainHooks& hooks) {
@@ -441,11 +428,8 @@ template <class F>
 auto guarded(const char* what, F&& body) -> decltype(body()) {
   try {
     return body();
-  } catch (const c10::Error& e) {
-    return Status(ErrorCode::kRuntime,
-                  std::string(what) + " failed: " + first_line(e.what_without_backtrace()));
   } catch (const std::exception& e) {
-    return Status(ErrorCode::kRuntime, std::string(what) + " failed: " + first_line(e.what()));
+    return Status(ErrorCode::kRuntime, std::string(what) + " failed: " + torch_tk::torch_error_reason(e));
   }
 }
 
@@ -560,93 +544,80 @@ Result<EvalResult> evaluate_module(torch::jit::Module& module, torch_tk::Dataset
   return guarded("evaluation", [&] { return evaluate_impl(module, data, batch_size, hooks); });
 }
 
-void add_train_fields(ConfigSchema& schema) {
-  schema.add("mode", ConfigType::kEnum)
-      .choices({"train", "bn_recalibrate"})
-      .default_value("train")
-      .describe(
-          "train: optimize every parameter; bn_recalibrate: re-estimate BatchNorm running statistics "
-          "from `steps` batches (default 100) without changing any weight");
-  schema.add("optimizer", ConfigType::kEnum)
-      .choices({"sgd", "adamw"})
-      .default_value("sgd")
-      .describe("optimizer");
-  schema.add("lr", ConfigType::kFloat).default_value(0.01).min(0.0).describe("peak learning rate");
-  schema.add("momentum", ConfigType::kFloat).default_value(0.9).range(0.0, 1.0).describe("SGD momentum");
-  schema.add("weight_decay", ConfigType::kFloat)
-      .default_value(5e-4)
-      .min(0.0)
-      .describe("decoupled (AdamW) or L2 (SGD) weight decay, on weights of rank >= 2 only");
-  schema.add("nesterov", ConfigType::kBool).default_value(false).describe("Nesterov momentum (SGD)");
-  schema.add("schedule", ConfigType::kEnum)
-      .choices({"cosine", "step", "constant"})
-      .default_value("cosine")
-      .describe("learning-rate schedule after warmup, applied every step");
-  schema.add("step_size", ConfigType::kInt)
-      .default_value(10)
-      .min(1)
-      .describe("step schedule: epochs per decay");
-  schema.add("gamma", ConfigType::kFloat)
-      .default_value(0.1)
-      .range(0.0, 1.0)
-      .describe("step schedule: decay factor");
-  schema.add("warmup_epochs", ConfigType::kInt)
-      .default_value(0)
-      .min(0)
-      .describe("epochs of linear learning-rate warmup");
-  schema.add("epochs", ConfigType::kInt).default_value(1).min(1).describe("passes over the training data");
-  schema.add("steps", ConfigType::kInt)
-      .min(1)
-      .describe("train: optimizer steps in all (overrides epochs); bn_recalibrate: batches (default 100)");
-  schema.add("batch_size", ConfigType::kInt).default_value(128).min(1).describe("samples per step");
-  schema.add("seed", ConfigType::kInt)
-      .default_value(0)
-      .min(0)
-      .describe("seeds torch::manual_seed, the shuffling order and the augmentation");
-  schema.add("label_smoothing", ConfigType::kFloat)
-      .default_value(0.0)
-      .range(0.0, 1.0)
-      .describe("cross-entropy label smoothing");
-  schema.add("augment", ConfigType::kEnum)
-      .choices({"none", "flip_crop"})
-      .default_value("none")
-      .describe("flip_crop: random horizontal flip and random crop with padding 2-4 (1/8 of the side)");
-  schema.add("threads", ConfigType::kInt).min(1).describe("LibTorch intra-op threads while this stage runs");
-  schema.add("limit", ConfigType::kInt).min(1).describe("use only the first N training samples");
+namespace {
+
+// An enum member read from a kEnum key: the choices are `values` by name (to_string above) and the
+// default is the name of the member's initial value.
+template <class E, std::size_t N>
+ConfigFieldBuilder enum_field(OptionsSchema<FinetuneOptions>& schema, const std::string& key,
+                              E TrainOptions::*member, const E (&values)[N]) {
+  std::vector<std::pair<std::string, E>> named;
+  std::vector<std::string> choices;
+  for (E value : values) {
+    named.emplace_back(to_string(value), value);
+    choices.emplace_back(to_string(value));
+  }
+  ConfigFieldBuilder builder = schema.field_with(key, ConfigType::kEnum, [member, named, choices](
+                                                                              const Json& value,
+                                                                              FinetuneOptions& options) {
+    const std::string name = value.get<std::string>();
+    for (const auto& [choice, enumerator] : named) {
+      if (choice == name) {
+        options.*member = enumerator;
+        return Status::ok();
+      }
+    }
+    return Status(ErrorCode::kInvalidArgument, "'" + name + "' is not one of " + join(choices, ", "));
+  });
+  builder.choices(choices).default_value(to_string(FinetuneOptions{}.*member));
+  return builder;
 }
 
-Result<TrainOptions> train_options_from_config(const Config& config) {
-  try {
-    TrainOptions options;
-    options.mode =
-        config.get_string("mode") == "bn_recalibrate" ? TrainMode::kBnRecalibrate : TrainMode::kTrain;
-    options.optimizer =
-        config.get_string("optimizer") == "adamw" ? OptimizerKind::kAdamW : OptimizerKind::kSgd;
-    options.lr = config.get_float("lr");
-    options.momentum = config.get_float("momentum");
-    options.weight_decay = config.get_float("weight_decay");
-    options.nesterov = config.get_bool("nesterov");
-    const std::string schedule = config.get_string("schedule");
-    options.schedule = schedule == "step"       ? ScheduleKind::kStep
-                       : schedule == "constant" ? ScheduleKind::kConstant
-                                                : ScheduleKind::kCosine;
-    options.step_size = config.get_int("step_size");
-    options.gamma = config.get_float("gamma");
-    options.warmup_epochs = config.get_int("warmup_epochs");
-    options.epochs = config.get_int("epochs");
-    if (config.has("steps")) options.steps = config.get_int("steps");
-    options.batch_size = config.get_int("batch_size");
-    options.seed = static_cast<std::uint64_t>(config.get_int("seed"));
-    options.label_smoothing = config.get_float("label_smoothing");
-    options.augment =
-        config.get_string("augment") == "flip_crop" ? AugmentKind::kFlipCrop : AugmentKind::kNone;
-    if (config.has("threads")) options.threads = config.get_int("threads");
-    if (config.has("limit")) options.limit = config.get_int("limit");
-    PROFAGENT_RETURN_IF_ERROR(check_options(options));
-    return options;
-  } catch (const StatusError& e) {
-    return e.status();
-  }
+}  // namespace
+
+const OptionsSchema<FinetuneOptions>& finetune_options_schema() {
+  static const OptionsSchema<FinetuneOptions> schema = [] {
+    using O = FinetuneOptions;
+    OptionsSchema<O> s;
+    s.field("dataset", &O::dataset)
+        .required()
+        .describe("the training data: {format: idx|cifar|image_folder, ...that dataset provider's config}");
+    s.field("eval_dataset", &O::eval_dataset)
+        .describe("evaluated after each epoch (and after recalibration): {format: ..., ...}");
+    enum_field(s, "mode", &TrainOptions::mode, {TrainMode::kTrain, TrainMode::kBnRecalibrate})
+        .describe(
+            "train: optimize every parameter; bn_recalibrate: re-estimate BatchNorm running statistics "
+            "from `steps` batches (default 100) without changing any weight");
+    enum_field(s, "optimizer", &TrainOptions::optimizer, {OptimizerKind::kSgd, OptimizerKind::kAdamW})
+        .describe("optimizer");
+    s.field("lr", &O::lr).min(0.0).describe("peak learning rate");
+    s.field("momentum", &O::momentum).range(0.0, 1.0).describe("SGD momentum");
+    s.field("weight_decay", &O::weight_decay)
+        .min(0.0)
+        .describe("decoupled (AdamW) or L2 (SGD) weight decay, on weights of rank >= 2 only");
+    s.field("nesterov", &O::nesterov).describe("Nesterov momentum (SGD)");
+    enum_field(s, "schedule", &TrainOptions::schedule,
+               {ScheduleKind::kCosine, ScheduleKind::kStep, ScheduleKind::kConstant})
+        .describe("learning-rate schedule after warmup, applied every step");
+    s.field("step_size", &O::step_size).min(1).describe("step schedule: epochs per decay");
+    s.field("gamma", &O::gamma).range(0.0, 1.0).describe("step schedule: decay factor");
+    s.field("warmup_epochs", &O::warmup_epochs).min(0).describe("epochs of linear learning-rate warmup");
+    s.field("epochs", &O::epochs).min(1).describe("passes over the training data");
+    // steps, threads and limit: 0 in TrainOptions means "not given"; the keys have no default.
+    s.field_without_default("steps", &O::steps)
+        .min(1)
+        .describe("train: optimizer steps in all (overrides epochs); bn_recalibrate: batches (default 100)");
+    s.field("batch_size", &O::batch_size).min(1).describe("samples per step");
+    s.field("seed", &O::seed).min(0).describe("seeds torch::manual_seed, the shuffling order and the augmentation");
+    s.field("label_smoothing", &O::label_smoothing).range(0.0, 1.0).describe("cross-entropy label smoothing");
+    enum_field(s, "augment", &TrainOptions::augment, {AugmentKind::kNone, AugmentKind::kFlipCrop})
+        .describe("flip_crop: random horizontal flip and random crop with padding 2-4 (1/8 of the side)");
+    s.field_without_default("threads", &O::threads).min(1).describe("LibTorch intra-op threads while this stage runs");
+    s.field_without_default("limit", &O::limit).min(1).describe("use only the first N training samples");
+    s.check([](const FinetuneOptions& options) { return check_options(options); });
+    return s;
+  }();
+  return schema;
 }
 
 }  // namespace profagent::agents

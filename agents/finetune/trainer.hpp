@@ -11,6 +11,7 @@
 
 #include "profagent/config_schema.hpp"
 #include "profagent/json.hpp"
+#include "profagent/options.hpp"
 #include "profagent/status.hpp"
 
 namespace torch {
@@ -144,8 +145,14 @@ Result<RecalibrationResult> recalibrate_batchnorm(torch::jit::Module& module, to
 Result<EvalResult> evaluate_module(torch::jit::Module& module, torch_tk::Dataset& data,
                                    std::int64_t batch_size, const TrainHooks& hooks = {});
 
-// The finetune agent's config fields (everything except the datasets) and their reading.
-void add_train_fields(ConfigSchema& schema);
-Result<TrainOptions> train_options_from_config(const Config& config);
+// The finetune agent's config: the datasets it reads and the training options.
+struct FinetuneOptions : TrainOptions {
+  Json dataset;                      // {format: idx|cifar|image_folder, ...that provider's config}; required
+  std::optional<Json> eval_dataset;  // the same, evaluated after each epoch
+};
+
+// The finetune agent's config: schema, defaults and reading in one declaration (the training options'
+// own rules, e.g. nesterov needs a momentum, are checked when it is read).
+const OptionsSchema<FinetuneOptions>& finetune_options_schema();
 
 }  // namespace profagent::agents

@@ -11,12 +11,14 @@
 
 #include "profagent/agent.hpp"
 #include "profagent/log.hpp"
-#include "profagent/model_artifact.hpp"
-#include "profagent/torch/dynamic_profile.hpp"
-#include "profagent/torch/roofline.hpp"
-#include "profagent/torch/static_profile.hpp"
+#include "profagent/torch/model_artifact.hpp"
+#include "profagent/profile/dynamic_profile.hpp"
+#include "profagent/profile/roofline.hpp"
+#include "profagent/profile/static_profile.hpp"
 
 namespace profagent::agents {
+
+using namespace torch_tk;
 
 namespace {
 
@@ -134,76 +136,47 @@ Json bottlenecks_of(const Json& layers, int top_k) {
 
 }  // namespace
 
-void add_profile_config(ConfigSchema& schema) {
-  schema.add("warmup", ConfigType::kInt).default_value(3).min(0).describe("untimed forwards before timing");
-  schema.add("repeats", ConfigType::kInt)
-      .default_value(10)
-      .min(1)
-      .describe("timed profiled forwards (and as many bare forwards, interleaved, for sum_ratio)");
-  schema.add("threads", ConfigType::kInt)
-      .default_value(0)
-      .min(0)
-      .describe("intra-op threads while profiling (restored afterwards); 0: unchanged. Recorded in the profile");
-  schema.add("batch_size", ConfigType::kInt).default_value(1).min(1).describe("the batch dimension of the input");
-  ConfigField dimension;
-  dimension.type = ConfigType::kInt;
-  dimension.min = 1;
-  schema.add("input_shape", ConfigType::kList)
-      .element(dimension)
-      .min(1)
-      .describe("the input shape (e.g. [1, 3, 224, 224]) when no `shapes` input is connected");
-  schema.add("device", ConfigType::kEnum).choices({"cpu", "cuda"}).default_value("cpu").describe("where to profile");
-  schema.add("trace", ConfigType::kBool).default_value(true).describe("write trace.json (Chrome trace of one forward)");
-  schema.add("memory", ConfigType::kBool).default_value(true).describe("measure per-layer and whole-model peak memory");
-  schema.add("roofline", ConfigType::kBool)
-      .default_value(true)
-      .describe("place layers on this machine's roofline (measured once, then cached)");
-  schema.add("roofline_cache", ConfigType::kString)
-      .default_value("")
-      .describe("the roofline cache file; empty: $XDG_CACHE_HOME/profagent/roofline.json (~/.cache/...)");
-  schema.add("top_k", ConfigType::kInt).default_value(10).min(1).describe("layers in the bottleneck ranking and the report table");
-  schema.add("seed", ConfigType::kInt).default_value(0).min(0).describe("seed of the random input");
+const OptionsSchema<ProfileOptions>& profile_options_schema() {
+  static const OptionsSchema<ProfileOptions> schema = [] {
+    using O = ProfileOptions;
+    OptionsSchema<O> s;
+    s.field("warmup", &O::warmup).min(0).describe("untimed forwards before timing");
+    s.field("repeats", &O::repeats)
+        .min(1)
+        .describe("timed profiled forwards (and as many bare forwards, interleaved, for sum_ratio)");
+    s.field("threads", &O::threads)
+        .min(0)
+        .describe("intra-op threads while profiling (restored afterwards); 0: unchanged. Recorded in the profile");
+    s.field("batch_size", &O::batch_size).min(1).describe("the batch dimension of the input");
+    ConfigField dimension;
+    dimension.type = ConfigType::kInt;
+    dimension.min = 1;
+    s.field("input_shape", &O::input_shape)
+        .element(dimension)
+        .min(1)
+        .describe("the input shape (e.g. [1, 3, 224, 224]) when no `shapes` input is connected");
+    s.field("device", &O::device, ConfigType::kEnum).choices({"cpu", "cuda"}).describe("where to profile");
+    s.field("trace", &O::trace).describe("write trace.json (Chrome trace of one forward)");
+    s.field("memory", &O::memory).describe("measure per-layer and whole-model peak memory");
+    s.field("roofline", &O::roofline).describe("place layers on this machine's roofline (measured once, then cached)");
+    s.field("roofline_cache", &O::roofline_cache, ConfigType::kString)
+        .describe("the roofline cache file; empty: $XDG_CACHE_HOME/profagent/roofline.json (~/.cache/...)");
+    s.field("top_k", &O::top_k).min(1).describe("layers in the bottleneck ranking and the report table");
+    s.field("seed", &O::seed).min(0).describe("seed of the random input");
+    return s;
+  }();
+  return schema;
 }
 
-Result<ProfileOptions> profile_options(const Config& config) {
-  ProfileOptions options;
-  try {
-    options.warmup = static_cast<int>(config.get_int("warmup"));
-    options.repeats = static_cast<int>(config.get_int("repeats"));
-    options.threads = static_cast<int>(config.get_int("threads"));
-    options.batch_size = config.get_int("batch_size");
-    if (config.has("input_shape")) {
-      std::vector<std::int64_t> shape;
-      for (const Json& dim : config.get_list("input_shape")) shape.push_back(dim.get<std::int64_t>());
-      options.input_shape = std::move(shape);
-    }
-    options.device = config.get_string("device");
-    options.trace = config.get_bool("trace");
-    options.memory = config.get_bool("memory");
-    options.roofline = config.get_bool("roofline");
-    options.roofline_cache = config.get_string("roofline_cache");
-    options.top_k = static_cast<int>(config.get_int("top_k"));
-    options.seed = static_cast<std::uint64_t>(config.get_int("seed"));
-  } catch (const StatusError& e) {
-    return e.status();
-  }
-  return options;
-}
-
-Result<std::vector<InputSpec>> profile_input_specs(const Json* shape_spec, const ProfileOptions& options) {
-  std::vector<InputSpec> specs;
+Result<std::vector<InputSpec>> profile_input_specs(const Json* shape_spec, const Json& model_metadata,
+                                                   const ProfileOptions& options) {
+  InputSources sources;
   if (shape_spec != nullptr) {
-    PROFAGENT_ASSIGN_OR_RETURN(specs, input_specs_from_shape_spec(*shape_spec));
-  } else if (options.input_shape) {
-    specs.push_back(InputSpec{*options.input_shape, torch::kFloat32});
-  } else {
-    return Status(ErrorCode::kInvalidArgument,
-                  "no input shape to profile with: connect a `shapes` input (shape_resolver.spec) or set "
-                  "`input_shape` (e.g. [1, 3, 224, 224])");
+    PROFAGENT_ASSIGN_OR_RETURN(sources.shapes, input_specs_from_shape_spec(*shape_spec));
   }
-  for (InputSpec& spec : specs)
-    if (!spec.shape.empty()) spec.shape[0] = options.batch_size;
-  return specs;
+  sources.input_shape = options.input_shape;
+  sources.model_metadata = model_metadata;
+  return resolve_input_specs(sources, options.batch_size, "profiling");
 }
 
 Result<ProfileResult> profile_model(const torch::jit::Module& module, const std::vector<InputSpec>& specs,
@@ -354,7 +327,7 @@ Status run_profile_stage(AgentContext& context, const ProfileOptions& options) {
   if (name.empty()) name = summary.value("path", std::string("model"));
   Json spec;
   if (ArtifactPtr shapes = context.input("shapes")) spec = shapes->summary();
-  auto specs = profile_input_specs(spec.is_null() ? nullptr : &spec, options);
+  auto specs = profile_input_specs(spec.is_null() ? nullptr : &spec, model->metadata(), options);
   if (!specs) return std::move(specs).take_status().with_context("profiling " + name);
   if (context.cancelled()) return Status(ErrorCode::kCancelled, "interrupted before profiling " + name);
   PROFAGENT_ASSIGN_OR_RETURN(ProfileResult result, profile_model(model->module(), specs.value(), options, name));

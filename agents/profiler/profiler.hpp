@@ -12,16 +12,19 @@
 #include <string>
 #include <vector>
 
-#include "evaluator.hpp"
+#include "profagent/torch/model_io.hpp"
 #include "profagent/config_schema.hpp"
 #include "profagent/json.hpp"
+#include "profagent/options.hpp"
 #include "profagent/status.hpp"
 
-namespace profagent {
+PROFAGENT_ABI_NAMESPACE_BEGIN
 class AgentContext;
-}
+PROFAGENT_ABI_NAMESPACE_END
 
 namespace profagent::agents {
+
+using torch_tk::InputSpec;
 
 struct ProfileOptions {
   int warmup = 3;
@@ -38,8 +41,8 @@ struct ProfileOptions {
   std::uint64_t seed = 0;          // of the random inputs
 };
 
-void add_profile_config(ConfigSchema& schema);
-Result<ProfileOptions> profile_options(const Config& config);
+// The profiler agent's config: schema, defaults and reading in one declaration.
+const OptionsSchema<ProfileOptions>& profile_options_schema();
 
 struct ProfileResult {
   Json profile;        // the profile document (see profile_model)
@@ -47,10 +50,11 @@ struct ProfileResult {
   std::string markdown;  // the run report's section: the top-k layer table
 };
 
-// The inputs the profile runs on: the shape spec's when given (its summary: {"inputs": [{shape,
-// dtype}]}), else options.input_shape; the batch dimension set to options.batch_size. kInvalidArgument
-// naming both ways when there is neither.
-Result<std::vector<InputSpec>> profile_input_specs(const Json* shape_spec, const ProfileOptions& options);
+// The inputs the profile runs on: torch_tk::resolve_input_specs's one fallback order (the shape spec's
+// summary {"inputs": [{shape, dtype}]} when given, options.input_shape, the model's stored shapes),
+// the batch dimension set to options.batch_size.
+Result<std::vector<InputSpec>> profile_input_specs(const Json* shape_spec, const Json& model_metadata,
+                                                   const ProfileOptions& options);
 
 // Profiles `module`. The document: {model, input_shapes, device, threads, method, sum_ratio, gap_ms,
 // total: {params, param_bytes, macs, flops, latency_ms (bare forward p50), latency_p90_ms,

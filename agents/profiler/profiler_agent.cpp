@@ -10,8 +10,6 @@ namespace {
 
 using profagent::AgentContext;
 using profagent::AgentFactory;
-using profagent::Config;
-using profagent::Result;
 using profagent::Status;
 using profagent::agents::ProfileOptions;
 
@@ -42,11 +40,7 @@ AgentFactory make_profiler_factory() {
                       "params, macs, latency_ms, latency_p90_ms, latency_share, activation_bytes, peak_bytes, "
                       "intensity, bound, ...}]; kinds; method, sum_ratio, gap_ms, threads; roofline; bottlenecks; "
                       "environment. Saved with trace.json (Chrome trace) and report.md (top-k table)"}};
-  profagent::agents::add_profile_config(factory.config);
-  factory.make = [](const Config& config) -> Result<std::unique_ptr<profagent::Agent>> {
-    PROFAGENT_ASSIGN_OR_RETURN(ProfileOptions options, profagent::agents::profile_options(config));
-    return std::unique_ptr<profagent::Agent>(std::make_unique<ProfilerAgent>(std::move(options)));
-  };
+  profagent::bind_agent_options<ProfilerAgent>(factory, profagent::agents::profile_options_schema());
   return factory;
 }
 

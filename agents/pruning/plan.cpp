@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "profagent/text.hpp"
-#include "profagent/torch/prune_graph.hpp"
+#include "profagent/prune/prune_graph.hpp"
 
 namespace profagent::agents {
 

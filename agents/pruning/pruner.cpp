@@ -7,10 +7,12 @@
 #include <memory>
 #include <set>
 
+#include "profagent/clock.hpp"
 #include "profagent/log.hpp"
 #include "profagent/text.hpp"
 #include "profagent/torch/dataset.hpp"
-#include "profagent/torch/static_profile.hpp"
+#include "profagent/profile/static_profile.hpp"
+#include "profagent/prune/prune_session.hpp"
 
 namespace profagent::agents {
 
@@ -18,24 +20,7 @@ namespace tk = torch_tk;
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-Status cancelled_status(const std::string& where) {
-  return Status(ErrorCode::kCancelled, "pruning cancelled " + where);
-}
-
-void collect_shapes(const c10::IValue& value, std::vector<tk::PruneShape>& shapes) {
-  if (value.isTensor()) {
-    shapes.push_back(value.toTensor().sizes().vec());
-  } else if (value.isTuple()) {
-    for (const auto& element : value.toTupleRef().elements()) collect_shapes(element, shapes);
-  } else if (value.isList()) {
-    for (const auto& element : value.toListRef()) collect_shapes(element, shapes);
-  }
-}
+using Clock = SteadyClock;
 
 // ---- MAC estimate of a choice of units, without applying it ----
 //
@@ -136,7 +121,7 @@ Result<double> search_ratio(const tk::DependencyGraph& graph, tk::PruneOptions o
   }
   double lo = 0.0, hi = kMaxRatio;
   for (int step = 0; step < kSteps && hi - lo > 1e-4; ++step) {
-    if (hooks.cancelled && hooks.cancelled()) return cancelled_status("while searching the MAC target");
+    if (hooks.cancelled && hooks.cancelled()) return cancelled_status("pruning", "while searching the MAC target");
     if (hooks.progress) hooks.progress("search", step + 1, kSteps);
     const double mid = 0.5 * (lo + hi);
     PROFAGENT_ASSIGN_OR_RETURN(double reduction, reduction_at(mid));
@@ -170,73 +155,51 @@ Json PruningOptions::to_json() const {
   return json;
 }
 
-void add_pruning_config(ConfigSchema& schema) {
-  schema.add("ratio", ConfigType::kFloat)
-      .default_value(0.2)
-      .min(0.0)
-      .max(0.95)
-      .describe("share of every prunable group's units (channels, hidden units, heads) to remove; a plan's "
-                "global_ratio replaces it, its layers override it per layer");
-  schema.add("macs_reduction", ConfigType::kFloat)
-      .min(0.0)
-      .max(0.95)
-      .describe("share of the model's MACs to remove (0.2: 20% fewer); the global ratio is searched to reach "
-                "at least this, and `ratio` is ignored");
-  schema.add("macs_tolerance", ConfigType::kFloat)
-      .default_value(0.005)
-      .min(0.0)
-      .describe("how far the measured MAC reduction may be from the estimate before the search is corrected");
-  schema.add("criterion", ConfigType::kString)
-      .default_value("l1")
-      .describe("the importance provider that ranks units: l1, l2, bn_scale, random, taylor (needs calibration)");
-  schema.add("criterion_config", ConfigType::kMap)
-      .default_value(Json::object())
-      .describe("the criterion provider's own config (e.g. {normalize: max})");
-  schema.add("reduction", ConfigType::kEnum)
-      .choices({"mean", "sum", "max"})
-      .default_value("mean")
-      .describe("how a group's members' scores of a unit combine");
-  schema.add("round_to", ConfigType::kInt).default_value(1).min(1).describe("kept units: a multiple of this (e.g. 8)");
-  schema.add("min_width", ConfigType::kInt).default_value(1).min(1).describe("kept units: at least this many");
-  schema.add("ignored_layers", ConfigType::kList)
-      .element(ConfigType::kString)
-      .default_value(Json::array())
-      .describe("layers (module paths) or group keys never pruned");
-  schema.add("ignore_input_layer", ConfigType::kBool)
-      .default_value(true)
-      .describe("leave the layer that reads the model input (first conv, patch embedding) alone");
-  schema.add("calibration", ConfigType::kMap)
-      .describe("data for gradient criteria (taylor): {format: idx|cifar|image_folder, ...that provider's "
-                "config}, like the evaluation's `dataset`; an empty map means none");
-  schema.add("calibration_samples", ConfigType::kInt)
-      .default_value(256)
-      .min(1)
-      .describe("samples of the calibration set (a fixed-seed subset) the gradients are averaged over");
-  schema.add("calibration_batch_size", ConfigType::kInt).default_value(32).min(1).describe("samples per batch");
-  schema.add("seed", ConfigType::kInt).default_value(0).min(0).describe("seed of the calibration subset");
-}
-
-Result<PruningOptions> pruning_options(const Config& config) {
-  PruningOptions options;
-  try {
-    options.ratio = config.get_float("ratio");
-    if (config.has("macs_reduction")) options.macs_reduction = config.get_float("macs_reduction");
-    options.macs_tolerance = config.get_float("macs_tolerance");
-    options.criterion = config.get_string("criterion");
-    options.criterion_config = config.get("criterion_config");
-    PROFAGENT_ASSIGN_OR_RETURN(options.reduction, tk::parse_group_reduction(config.get_string("reduction")));
-    options.round_to = config.get_int("round_to");
-    options.min_width = config.get_int("min_width");
-    for (const Json& name : config.get_list("ignored_layers")) options.ignored_layers.push_back(name.get<std::string>());
-    options.ignore_input_layer = config.get_bool("ignore_input_layer");
-    if (config.has("calibration") && !config.get("calibration").empty()) options.calibration = config.get("calibration");
-    options.calibration_samples = config.get_int("calibration_samples");
-    options.calibration_batch_size = config.get_int("calibration_batch_size");
-    options.seed = static_cast<std::uint64_t>(config.get_int("seed"));
-  } catch (const StatusError& e) {
-    return e.status();
-  }
-  return options;
+const OptionsSchema<PruningOptions>& pruning_options_schema() {
+  static const OptionsSchema<PruningOptions> schema = [] {
+    using O = PruningOptions;
+    OptionsSchema<O> s;
+    s.field("ratio", &O::ratio)
+        .min(0.0)
+        .max(0.95)
+        .describe("share of every prunable group's units (channels, hidden units, heads) to remove; a plan's "
+                  "global_ratio replaces it, its layers override it per layer");
+    s.field("macs_reduction", &O::macs_reduction)
+        .min(0.0)
+        .max(0.95)
+        .describe("share of the model's MACs to remove (0.2: 20% fewer); the global ratio is searched to reach "
+                  "at least this, and `ratio` is ignored");
+    s.field("macs_tolerance", &O::macs_tolerance)
+        .min(0.0)
+        .describe("how far the measured MAC reduction may be from the estimate before the search is corrected");
+    s.field("criterion", &O::criterion)
+        .describe("the importance provider that ranks units: l1, l2, bn_scale, random, taylor (needs calibration)");
+    s.field("criterion_config", &O::criterion_config)
+        .describe("the criterion provider's own config (e.g. {normalize: max})");
+    s.field_with("reduction", ConfigType::kEnum,
+                 [](const Json& value, O& options) -> Status {
+                   PROFAGENT_ASSIGN_OR_RETURN(options.reduction, tk::parse_group_reduction(value.get<std::string>()));
+                   return Status::ok();
+                 })
+        .choices({"mean", "sum", "max"})
+        .default_value(tk::to_string(O{}.reduction))
+        .describe("how a group's members' scores of a unit combine");
+    s.field("round_to", &O::round_to).min(1).describe("kept units: a multiple of this (e.g. 8)");
+    s.field("min_width", &O::min_width).min(1).describe("kept units: at least this many");
+    s.field("ignored_layers", &O::ignored_layers).describe("layers (module paths) or group keys never pruned");
+    s.field("ignore_input_layer", &O::ignore_input_layer)
+        .describe("leave the layer that reads the model input (first conv, patch embedding) alone");
+    s.field("calibration", &O::calibration)
+        .describe("data for gradient criteria (taylor): {format: idx|cifar|image_folder, ...that provider's "
+                  "config}, like the evaluation's `dataset`; an empty map means none");
+    s.field("calibration_samples", &O::calibration_samples)
+        .min(1)
+        .describe("samples of the calibration set (a fixed-seed subset) the gradients are averaged over");
+    s.field("calibration_batch_size", &O::calibration_batch_size).min(1).describe("samples per batch");
+    s.field("seed", &O::seed).min(0).describe("seed of the calibration subset");
+    return s;
+  }();
+  return schema;
 }
 
 // ---- criteria ----
@@ -251,7 +214,7 @@ tk::PruneCriterion make_prune_criterion(tk::ImportanceCriterion& criterion,
     for (const auto& member : group.members) key += "|" + member.param + ":" + std::to_string(member.dim);
     auto hit = cache->find(key);
     if (hit != cache->end()) return hit->second;
-    if (hooks.cancelled && hooks.cancelled()) return cancelled_status("while scoring '" + group.name + "'");
+    if (hooks.cancelled && hooks.cancelled()) return cancelled_status("pruning", "while scoring '" + group.name + "'");
     tk::ImportanceGroup scored = group;
     if (gradients) {
       PROFAGENT_RETURN_IF_ERROR(tk::attach_gradients(scored, *gradients));
@@ -270,7 +233,7 @@ Result<tk::GradientMap> calibration_gradients(const torch::jit::Module& model, t
   const auto size = static_cast<std::int64_t>(indices.size());
   const long total = static_cast<long>((size + options.calibration_batch_size - 1) / options.calibration_batch_size);
   for (std::int64_t start = 0; start < size; start += options.calibration_batch_size) {
-    if (hooks.cancelled && hooks.cancelled()) return cancelled_status("while reading calibration data");
+    if (hooks.cancelled && hooks.cancelled()) return cancelled_status("pruning", "while reading calibration data");
     std::vector<std::int64_t> chunk(indices.begin() + start,
                                     indices.begin() + std::min(size, start + options.calibration_batch_size));
     tk::Batch batch;  // a fresh one each time: read_batch reuses a batch's tensors
@@ -312,15 +275,6 @@ Result<PruningOutcome> run_pruning(const PruningRequest& request, const PruningO
   const std::string& name = request.model_name;
   torch::NoGradGuard no_grad;
 
-  std::vector<tk::PruneShape> expected;
-  try {
-    torch::jit::Module copy = request.model->clone();
-    copy.eval();
-    collect_shapes(copy.forward(request.inputs), expected);
-  } catch (const std::exception& e) {
-    return Status(ErrorCode::kRuntime, "the forward of " + name + " fails on the example input: " +
-                                           std::string(e.what()).substr(0, std::string(e.what()).find('\n')));
-  }
   tk::DependencyOptions graph_options;
   graph_options.model_name = name;
 
@@ -349,53 +303,38 @@ Result<PruningOutcome> run_pruning(const PruningRequest& request, const PruningO
     if (options.macs_reduction) outcome.mode = "macs_target";
   }
   base.verify = true;
-  base.profile = false;  // counted here, once before and once per applied result
+  base.profile = true;
 
-  PROFAGENT_ASSIGN_OR_RETURN(tk::StaticProfile before, tk::static_profile(*request.model, request.inputs, {}));
+  PROFAGENT_ASSIGN_OR_RETURN(std::unique_ptr<tk::PruneSession> session,
+                             tk::PruneSession::open(*request.model, request.inputs, graph_options));
 
   std::vector<std::string> module_paths;
   for (const auto& module : request.model->named_modules()) module_paths.push_back(module.name);
 
-  // One attempt: choose (searching the ratio when a MAC target is set), apply, load back, count.
+  // One round of the engine's session, choosing units our way: the plan's layers checked against
+  // the graph, the ratio searched when a MAC target is set, the MAC estimate of the choice kept.
   auto attempt = [&](double target_estimate, Json* search_steps) -> Result<Attempt> {
-    PROFAGENT_ASSIGN_OR_RETURN(std::unique_ptr<tk::DependencyGraph> graph,
-                               tk::build_dependency_graph(*request.model, request.inputs, graph_options));
-    if (request.plan && !request.replay) {
-      PROFAGENT_RETURN_IF_ERROR(check_plan_layers(*request.plan, *graph, module_paths, name));
-    }
     Attempt out;
-    tk::PruneOptions chosen = base;
-    MacEstimator estimator(before, graph->module());
-    if (options.macs_reduction && !request.replay) {
-      PROFAGENT_ASSIGN_OR_RETURN(chosen.ratio,
-                                 search_ratio(*graph, base, estimator, target_estimate, *search_steps, hooks));
-    }
-    if (hooks.cancelled && hooks.cancelled()) return cancelled_status("before choosing units");
-    const auto start = Clock::now();
-    PROFAGENT_ASSIGN_OR_RETURN(std::vector<tk::GroupDecision> decisions, tk::choose_units(*graph, chosen));
-    out.ratio = chosen.ratio;
-    out.estimated_reduction = reduction_of(estimator.total(), estimator.estimate(*graph, decisions));
-    tk::PruneResult& result = out.result;
-    result.graph_seconds = graph->seconds();
-    result.warnings = graph->warnings();
-    result.frozen = graph->frozen_notes();
-    result.groups = static_cast<std::int64_t>(graph->groups().size());
-    for (const auto& decision : decisions) result.pruned_groups += decision.removed.empty() ? 0 : 1;
-    result.history.model = graph->model_name();
-    result.history.options = chosen.to_json();
+    auto choose = [&](const tk::DependencyGraph& graph,
+                      tk::PruneOptions& chosen) -> Result<std::vector<tk::GroupDecision>> {
+      if (request.plan && !request.replay) {
+        PROFAGENT_RETURN_IF_ERROR(check_plan_layers(*request.plan, graph, module_paths, name));
+      }
+      MacEstimator estimator(*session->before(), graph.module());
+      if (options.macs_reduction && !request.replay) {
+        PROFAGENT_ASSIGN_OR_RETURN(chosen.ratio,
+                                   search_ratio(graph, chosen, estimator, target_estimate, *search_steps, hooks));
+      }
+      if (hooks.cancelled && hooks.cancelled()) return cancelled_status("pruning", "before choosing units");
+      PROFAGENT_ASSIGN_OR_RETURN(std::vector<tk::GroupDecision> decisions, tk::choose_units(graph, chosen));
+      out.ratio = chosen.ratio;
+      out.estimated_reduction = reduction_of(estimator.total(), estimator.estimate(graph, decisions));
+      return decisions;
+    };
+    PROFAGENT_ASSIGN_OR_RETURN(out.result, session->round(base, choose));
     if (!request.replay) {
-      result.history.options["criterion"] = request.criterion ? options.criterion : std::string("l1");
+      out.result.history.options["criterion"] = request.criterion ? options.criterion : std::string("l1");
     }
-    result.history.groups = decisions;
-    PROFAGENT_ASSIGN_OR_RETURN(torch::jit::Module applied, tk::apply_pruning(*graph, decisions));
-    graph.reset();
-    PROFAGENT_ASSIGN_OR_RETURN(result.module, tk::round_trip(applied, request.inputs, expected, name));
-    result.prune_seconds = seconds_since(start);
-    PROFAGENT_ASSIGN_OR_RETURN(tk::StaticProfile after, tk::static_profile(result.module, request.inputs, {}));
-    result.params_before = before.params;
-    result.macs_before = before.macs;
-    result.params_after = after.params;
-    result.macs_after = after.macs;
     return out;
   };
 

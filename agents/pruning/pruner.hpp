@@ -3,7 +3,7 @@
 // blackboard): builds the dependency graph of a model once, chooses units by a plan, one global ratio
 // or a MAC-reduction target, applies them, checks the saved-and-loaded result, and counts parameters
 // and MACs before and after. Tests call run_pruning() directly; the engine is the SDK's
-// profagent/torch/prune_apply.hpp.
+// profagent/prune/prune_apply.hpp.
 #include <torch/script.h>
 
 #include <cstdint>
@@ -15,9 +15,10 @@
 #include "plan.hpp"
 #include "profagent/config_schema.hpp"
 #include "profagent/json.hpp"
+#include "profagent/options.hpp"
 #include "profagent/status.hpp"
 #include "profagent/torch/importance.hpp"
-#include "profagent/torch/prune_apply.hpp"
+#include "profagent/prune/prune_apply.hpp"
 
 namespace spdlog {
 class logger;
@@ -44,14 +45,15 @@ struct PruningOptions {
   // Calibration for gradient criteria (Taylor): `samples` fixed-seed samples of the dataset in
   // batches of `batch_size` (torch_tk::calibration_indices).
   Json calibration = Json();  // the dataset block ({format, ...}); null or {}: none
-  std::int64_t calibration_samples = 512;
-  std::int64_t calibration_batch_size = 64;
+  std::int64_t calibration_samples = 256;
+  std::int64_t calibration_batch_size = 32;
   std::uint64_t seed = 0;
   Json to_json() const;
 };
 
-void add_pruning_config(ConfigSchema& schema);
-Result<PruningOptions> pruning_options(const Config& config);
+// The pruning agent's config: schema, defaults and reading in one declaration. A `calibration` given
+// as an empty map reads as {}; the agent treats it as none.
+const OptionsSchema<PruningOptions>& pruning_options_schema();
 
 struct PruningHooks {
   std::function<bool()> cancelled;

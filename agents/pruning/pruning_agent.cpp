@@ -8,8 +8,9 @@
 #include <optional>
 #include <string>
 
-#include "evaluator.hpp"
-#include "profagent/model_artifact.hpp"
+#include "profagent/torch/dataset.hpp"
+#include "profagent/torch/model_io.hpp"
+#include "profagent/torch/model_artifact.hpp"
 #include "profagent/profagent.hpp"
 #include "profagent/torch/dataset.hpp"
 #include "profagent/torch/importance.hpp"
@@ -19,7 +20,6 @@ namespace {
 
 using profagent::AgentContext;
 using profagent::AgentFactory;
-using profagent::Config;
 using profagent::ErrorCode;
 using profagent::Json;
 using profagent::ModelArtifact;
@@ -34,42 +34,23 @@ std::string model_name(const Json& summary) {
   return "the model";
 }
 
-// The example input: the `shapes` input when connected, else the shapes stored in the model file.
+// The example input (batch 1), in the one fallback order of torch_tk::resolve_input_specs: the
+// `shapes` input when connected, else the shapes stored in the model file.
 Result<std::vector<torch::jit::IValue>> example_inputs(AgentContext& context, const ModelArtifact& model,
                                                        const std::string& name) {
-  Json spec;
+  profagent::torch_tk::InputSources sources;
   if (profagent::ArtifactPtr shapes = context.input("shapes")) {
-    spec = shapes->summary();
-  } else if (model.metadata().is_object() && model.metadata().contains("input_shapes")) {
-    spec = Json{{"inputs", Json::array()}};
-    for (const Json& shape : model.metadata()["input_shapes"])
-      spec["inputs"].push_back(Json{{"shape", shape}, {"dtype", model.metadata().value("dtype", "float32")}});
-  } else {
-    return Status(ErrorCode::kInvalidArgument,
-                  "no input shape for " + name +
-                      ": connect a `shapes` input (shape_resolver.spec) or use a model file that stores its "
-                      "input_shapes (profagent_meta.json)");
+    auto specs = profagent::torch_tk::input_specs_from_shape_spec(shapes->summary());
+    if (!specs) return std::move(specs).take_status().with_context("reading input port 'shapes'");
+    sources.shapes = std::move(specs).value();
   }
-  auto specs = profagent::agents::input_specs_from_shape_spec(spec);
-  if (!specs) return std::move(specs).take_status().with_context("reading the input shapes of " + name);
+  sources.model_metadata = model.metadata();
+  auto specs = profagent::torch_tk::resolve_input_specs(sources, 1, "pruning " + name);
+  if (!specs) return std::move(specs).take_status();
   std::vector<torch::jit::IValue> inputs;
-  for (torch::Tensor& input : profagent::agents::make_inputs(specs.value(), 1, 0, torch::kCPU))
+  for (torch::Tensor& input : profagent::torch_tk::make_inputs(specs.value(), 1, 0, torch::kCPU))
     inputs.emplace_back(std::move(input));
   return inputs;
-}
-
-// The new model keeps where its ancestor came from; the file hash and size described the ancestor's
-// file, so they move under derived_from (as the finetune agent does).
-Json derived_provenance(const Json& parent, const std::string& stage) {
-  Json provenance = Json::object();
-  for (const char* key : {"source", "format", "device", "methods"})
-    if (parent.contains(key)) provenance[key] = parent[key];
-  provenance["eval"] = true;
-  Json derived_from{{"stage", stage}};
-  for (const char* key : {"path", "sha256", "params"})
-    if (parent.contains(key)) derived_from[key] = parent[key];
-  provenance["derived_from"] = std::move(derived_from);
-  return provenance;
 }
 
 double percent_less(std::int64_t before, std::int64_t after) {
@@ -118,7 +99,7 @@ class PruningAgent : public profagent::Agent {
                         "criterion '" + options_.criterion +
                             "' needs gradients: set `calibration` to a dataset ({format: idx, images: ..., labels: "
                             "...}) to compute them on");
-        PROFAGENT_ASSIGN_OR_RETURN(auto dataset, profagent::agents::make_dataset(context, options_.calibration));
+        PROFAGENT_ASSIGN_OR_RETURN(auto dataset, profagent::torch_tk::make_dataset(context, options_.calibration));
         context.log().info("gradients for '{}' on {} samples of {}", options_.criterion,
                            std::min(options_.calibration_samples, dataset->info().size), dataset->info().source);
         PROFAGENT_ASSIGN_OR_RETURN(auto computed,
@@ -150,7 +131,7 @@ class PruningAgent : public profagent::Agent {
                  {"params_after", result.params_after},
                  {"macs_before", result.macs_before},
                  {"macs_after", result.macs_after}};
-    Json provenance = derived_provenance(model->summary(), context.stage_id());
+    Json provenance = profagent::derived_provenance(model->summary(), context.stage_id());
     provenance["pruning"] = made_by;
     Json metadata = model->metadata().is_object() ? model->metadata() : Json::object();
     metadata["pruning"] = made_by;  // travels inside the saved model.pt
@@ -191,20 +172,23 @@ AgentFactory make_pruning_factory() {
        "format profagent.prune_history: model, options, groups [{key, name, units, removed}] (replayable); "
        "mode, ratio; result {params/macs before and after, groups, pruned_groups, warnings, frozen, timings}; "
        "search (MAC target)"}};
-  profagent::agents::add_pruning_config(factory.config);
-  factory.make = [](const Config& config) -> Result<std::unique_ptr<profagent::Agent>> {
-    PROFAGENT_ASSIGN_OR_RETURN(PruningOptions options, profagent::agents::pruning_options(config));
-    if (!options.calibration.is_null()) {
-      // Checked here so that a calibration block without a format fails before any model work.
-      auto split = profagent::agents::split_dataset_config(options.calibration);
-      if (!split) return std::move(split).take_status().with_context("reading `calibration`");
-    }
-    return std::unique_ptr<profagent::Agent>(std::make_unique<PruningAgent>(std::move(options)));
-  };
+  profagent::bind_agent_options<PruningOptions>(
+      factory, profagent::agents::pruning_options_schema(),
+      [](PruningOptions options) -> Result<std::unique_ptr<profagent::Agent>> {
+        // An empty map is how a workflow says "no calibration" through a var (workflows/prune.yaml).
+        if (options.calibration.is_object() && options.calibration.empty()) options.calibration = Json();
+        if (!options.calibration.is_null()) {
+          // Checked here so that a calibration block without a format fails before any model work.
+          auto split = profagent::torch_tk::split_dataset_config(options.calibration);
+          if (!split) return std::move(split).take_status().with_context("reading `calibration`");
+        }
+        return std::unique_ptr<profagent::Agent>(std::make_unique<PruningAgent>(std::move(options)));
+      });
   return factory;
 }
 
-void register_pruning(profagent::Registrar& registrar) { registrar.add_agent(make_pruning_factory()); }
+void register_pruning(profagent::Registrar& registrar) {
+  profagent::add_model_artifact_loader(registrar); registrar.add_agent(make_pruning_factory()); }
 
 }  // namespace
 

@@ -1,5 +1,8 @@
 #include "shape_resolution.hpp"
 
+#include "profagent/torch/errors.hpp"
+#include "profagent/torch/model_io.hpp"
+
 #include <ATen/CPUGeneratorImpl.h>
 #include <caffe2/serialize/inline_container.h>
 #include <torch/script.h>
@@ -10,48 +13,13 @@
 #include <cmath>
 
 #include "profagent/log.hpp"
+#include "profagent/text.hpp"
 
 namespace profagent::agents {
 
 namespace {
 
 constexpr const char* kMetaRecord = "extra/profagent_meta.json";
-
-bool starts_with(const std::string& text, const std::string& prefix) {
-  return text.rfind(prefix, 0) == 0;
-}
-
-std::string trimmed(const std::string& line) {
-  auto not_space = [](char c) { return !std::isspace(static_cast<unsigned char>(c)); };
-  auto first = std::find_if(line.begin(), line.end(), not_space);
-  auto last = std::find_if(line.rbegin(), line.rend(), not_space).base();
-  return first < last ? std::string(first, last) : std::string();
-}
-
-// The reason in a LibTorch error, on one line. A forward through the TorchScript interpreter fails
-// with "The following operation failed in the TorchScript interpreter." and a TorchScript traceback;
-// the useful part is the "RuntimeError: ..." line at its end.
-std::string torch_reason(const std::string& text) {
-  std::vector<std::string> lines;
-  std::size_t start = 0;
-  while (start <= text.size()) {
-    std::size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    std::string line = trimmed(text.substr(start, end - start));
-    if (!line.empty()) lines.push_back(line);
-    start = end + 1;
-  }
-  for (auto it = lines.rbegin(); it != lines.rend(); ++it) {
-    std::size_t colon = it->find("Error: ");
-    if (colon == std::string::npos) continue;
-    std::string kind = it->substr(0, colon);
-    bool is_kind = std::all_of(kind.begin(), kind.end(), [](char c) {
-      return std::isalnum(static_cast<unsigned char>(c)) || c == '.';
-    });
-    if (is_kind) return it->substr(colon + 7);
-  }
-  return lines.empty() ? "no reason given" : lines.front();
-}
 
 std::string shapes_to_string(const std::vector<Shape>& shapes) {
   std::string text;
@@ -68,17 +36,8 @@ Result<c10::ScalarType> scalar_type(const std::string& dtype) {
 }
 
 void collect_output_shapes(const c10::IValue& value, Json& out) {
-  if (value.isTensor()) {
-    const at::Tensor& tensor = value.toTensor();
-    out.push_back(
-        {{"shape", tensor.sizes().vec()}, {"dtype", std::string(c10::toString(tensor.scalar_type()))}});
-  } else if (value.isTuple()) {
-    for (const auto& element : value.toTupleRef().elements()) collect_output_shapes(element, out);
-  } else if (value.isList()) {
-    for (const auto& element : value.toListRef()) collect_output_shapes(element, out);
-  } else if (value.isGenericDict()) {
-    for (const auto& entry : value.toGenericDict()) collect_output_shapes(entry.value(), out);
-  }
+  for (const at::Tensor& tensor : torch_tk::output_tensors(value))
+    out.push_back({{"shape", tensor.sizes().vec()}, {"dtype", std::string(c10::toString(tensor.scalar_type()))}});
 }
 
 // What forward() takes besides self: how many tensors, how many of them are required, and whether
@@ -130,10 +89,8 @@ Attempt try_forward(torch::jit::Module& module, const std::vector<Shape>& shapes
     c10::IValue output = module.forward(std::move(inputs));
     collect_output_shapes(output, attempt.outputs);
     attempt.ok = true;
-  } catch (const c10::Error& e) {
-    attempt.error = torch_reason(e.what_without_backtrace());
   } catch (const std::exception& e) {
-    attempt.error = torch_reason(e.what());
+    attempt.error = torch_tk::torch_error_reason(e);
   }
   attempt.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   return attempt;
@@ -255,12 +212,9 @@ Result<Json> read_model_metadata(const std::string& path) {
       return Status(ErrorCode::kParseError,
                     "the profagent_meta.json stored in " + path + " is not a JSON object");
     return meta;
-  } catch (const c10::Error& e) {
-    return Status(ErrorCode::kParseError,
-                  "cannot read the metadata of " + path + ": " + torch_reason(e.what_without_backtrace()));
   } catch (const std::exception& e) {
     return Status(ErrorCode::kParseError,
-                  "cannot read the metadata of " + path + ": " + torch_reason(e.what()));
+                  "cannot read the metadata of " + path + ": " + torch_tk::torch_error_reason(e));
   }
 }
 

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "profagent/json.hpp"
-#include "profagent/model_artifact.hpp"
+#include "profagent/torch/model_artifact.hpp"
 #include "profagent/status.hpp"
 
 namespace profagent::agents {

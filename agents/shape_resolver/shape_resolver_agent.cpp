@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "profagent/options.hpp"
 #include "profagent/profagent.hpp"
 #include "shape_resolution.hpp"
 
@@ -11,11 +12,10 @@ namespace {
 
 using profagent::AgentContext;
 using profagent::AgentFactory;
-using profagent::Config;
+using profagent::Json;
 using profagent::ConfigField;
 using profagent::ConfigType;
 using profagent::ErrorCode;
-using profagent::Result;
 using profagent::Status;
 using profagent::agents::ShapeResolutionOptions;
 
@@ -44,11 +44,45 @@ class ShapeResolverAgent : public profagent::Agent {
   ShapeResolutionOptions options_;
 };
 
-Result<std::vector<profagent::agents::Shape>> shapes_from(const Config& config, const std::string& key) {
-  if (!config.has(key)) return std::vector<profagent::agents::Shape>();
-  auto parsed = profagent::agents::parse_shape_list(config.get(key), key);
-  if (!parsed) return Status(ErrorCode::kValidation, parsed.status().message());
-  return parsed;
+// The agent's config: schema, defaults and reading in one declaration.
+const profagent::OptionsSchema<ShapeResolutionOptions>& shape_resolver_options_schema() {
+  static const profagent::OptionsSchema<ShapeResolutionOptions> schema = [] {
+    using O = ShapeResolutionOptions;
+    profagent::OptionsSchema<O> s;
+    s.field_with("input_shape", ConfigType::kList,
+                 [](const Json& value, O& options) -> Status {
+                   auto parsed = profagent::agents::parse_shape_list(value, "input_shape");
+                   if (!parsed) return Status(ErrorCode::kValidation, parsed.status().message());
+                   options.input_shapes = std::move(parsed).value();
+                   return Status::ok();
+                 })
+        .describe(
+            "the input shape, e.g. [1, 3, 224, 224], or one per input for a multi-input model "
+            "([[1, 3, 224, 224], [1, 16]]); when given, neither metadata nor probing is used");
+    // No schema default: an unset dtype lets the one stored in the model file apply.
+    s.field("dtype", &O::dtype, ConfigType::kEnum)
+        .choices({"float32", "float16", "bfloat16"})
+        .describe("the input dtype; default: the one stored in the model file, else float32");
+    ConfigField dimension;
+    dimension.type = ConfigType::kInt;
+    dimension.min = 1;
+    ConfigField shape;
+    shape.type = ConfigType::kList;
+    shape.min = 1;
+    shape.element = std::make_shared<ConfigField>(dimension);
+    // Empty candidates mean the built-in list: the key has no default.
+    s.field_without_default("candidates", &O::candidates)
+        .element(shape)
+        .describe(
+            "the shapes to probe, in order, instead of the built-in list (batch 1; 3x224, 1x28, 3x32, 1x32, "
+            "3x28, 3x64, 3x96, 3x256, 3x299, 1x224)");
+    s.field("verify", &O::verify)
+        .describe("run one forward with a shape from the workflow or the file before accepting it");
+    s.field("use_metadata", &O::use_metadata)
+        .describe("read the input shapes stored in the model file (profagent_meta.json) before probing");
+    return s;
+  }();
+  return schema;
 }
 
 AgentFactory make_shape_resolver_factory() {
@@ -63,47 +97,7 @@ AgentFactory make_shape_resolver_factory() {
       {"spec", profagent::kinds::kShapeSpec,
        "{inputs: [{shape, dtype}], source: workflow|metadata|probe, tried: [{shapes, from, ok, "
        "error}], outputs: [{shape, dtype}] when a forward ran}"}};
-  factory.config.add("input_shape", ConfigType::kList)
-      .describe(
-          "the input shape, e.g. [1, 3, 224, 224], or one per input for a multi-input model "
-          "([[1, 3, 224, 224], [1, 16]]); when given, neither metadata nor probing is used");
-  // No schema default: an unset dtype lets the one stored in the model file apply.
-  factory.config.add("dtype", ConfigType::kEnum)
-      .choices({"float32", "float16", "bfloat16"})
-      .describe("the input dtype; default: the one stored in the model file, else float32");
-  ConfigField dimension;
-  dimension.type = ConfigType::kInt;
-  dimension.min = 1;
-  ConfigField shape;
-  shape.type = ConfigType::kList;
-  shape.min = 1;
-  shape.element = std::make_shared<ConfigField>(dimension);
-  factory.config.add("candidates", ConfigType::kList)
-      .element(shape)
-      .describe(
-          "the shapes to probe, in order, instead of the built-in list (batch 1; 3x224, 1x28, 3x32, 1x32, "
-          "3x28, 3x64, 3x96, 3x256, 3x299, 1x224)");
-  factory.config.add("verify", ConfigType::kBool)
-      .default_value(true)
-      .describe("run one forward with a shape from the workflow or the file before accepting it");
-  factory.config.add("use_metadata", ConfigType::kBool)
-      .default_value(true)
-      .describe("read the input shapes stored in the model file (profagent_meta.json) before probing");
-  factory.make = [](const Config& config) -> Result<std::unique_ptr<profagent::Agent>> {
-    ShapeResolutionOptions options;
-    PROFAGENT_ASSIGN_OR_RETURN(options.input_shapes, shapes_from(config, "input_shape"));
-    if (config.has("candidates")) {
-      for (const auto& candidate : config.get_list("candidates")) {
-        profagent::agents::Shape dims;
-        for (const auto& dim : candidate) dims.push_back(dim.get<std::int64_t>());
-        options.candidates.push_back(std::move(dims));
-      }
-    }
-    if (config.has("dtype")) options.dtype = config.get_string("dtype");
-    options.verify = config.get_bool("verify");
-    options.use_metadata = config.get_bool("use_metadata");
-    return std::unique_ptr<profagent::Agent>(std::make_unique<ShapeResolverAgent>(std::move(options)));
-  };
+  profagent::bind_agent_options<ShapeResolverAgent>(factory, shape_resolver_options_schema());
   return factory;
 }
 

@@ -242,9 +242,9 @@ Result<Prepared> prepare_workflow(const Options& options, const std::string& run
   return prepared;
 }
 
-Json redacted_stages(const std::vector<StageSpec>& stages, const Registry& registry);
+Json redacted_stages(const std::vector<StageSpec>& stages, const Workflow& workflow, const Registry& registry);
 
-Json redacted_stage(const StageSpec& stage, const Registry& registry) {
+Json redacted_stage(const StageSpec& stage, const Workflow& workflow, const Registry& registry) {
   Json out = {{"id", stage.id}};
   Json inputs = Json::object();
   for (const auto& binding : stage.inputs) inputs[binding.name] = binding.ref.text();
@@ -256,20 +256,31 @@ Json redacted_stage(const StageSpec& stage, const Registry& registry) {
     out["loop"] = {{"max_iterations", loop.max_iterations}, {"carry", carry}, {"next", next}};
     if (loop.until) out["loop"]["until"] = loop.until->text;
     if (loop.decide) out["loop"]["decide"] = {{"agent", loop.decide->agent}};
-    out["stages"] = redacted_stages(loop.stages, registry);
+    out["stages"] = redacted_stages(loop.stages, workflow, registry);
     return out;
   }
   out["agent"] = stage.agent;
   out["inputs"] = inputs;
   const AgentFactory* factory = registry.find_agent(stage.agent);
-  auto config = factory ? factory->config.resolve(stage.with.value) : Result<Config>(Status(ErrorCode::kNotFound, ""));
-  out["with"] = config ? config->redacted() : Json::object();
+  bool resolves = factory && factory->config.resolve(stage.with.value).is_ok();
+  out["with"] = resolves ? redacted_with(stage.with, factory, workflow, registry) : Json::object();
   return out;
 }
 
-Json redacted_stages(const std::vector<StageSpec>& stages, const Registry& registry) {
+Json redacted_stages(const std::vector<StageSpec>& stages, const Workflow& workflow, const Registry& registry) {
   Json out = Json::array();
-  for (const auto& stage : stages) out.push_back(redacted_stage(stage, registry));
+  for (const auto& stage : stages) out.push_back(redacted_stage(stage, workflow, registry));
+  return out;
+}
+
+Json redacted_resources(const Workflow& workflow, const Registry& registry) {
+  Json out = Json::object();
+  for (const auto& resource : workflow.resources) {
+    Json entry = {{"provider", resource.interface}};
+    const Json redacted = redacted_resource(resource, registry);
+    for (const auto& [key, value] : redacted.items()) entry[key] = value;
+    out[resource.name] = std::move(entry);
+  }
   return out;
 }
 
@@ -296,8 +307,10 @@ int execute(const Options& options, Workflow workflow, const std::vector<std::pa
       return kExitRunFailed;
     }
   }
-  Status saved = store.write_json("resolved.json", {{"name", workflow.name}, {"vars", workflow.vars},
-                                                     {"stages", redacted_stages(workflow.stages, registry)}});
+  Status saved = store.write_json("resolved.json", {{"name", workflow.name},
+                                                     {"vars", workflow.vars},
+                                                     {"resources", redacted_resources(workflow, registry)},
+                                                     {"stages", redacted_stages(workflow.stages, workflow, registry)}});
   if (!saved) log().warn("could not write resolved.json: {}", saved.to_string());
 
   log().info("run directory: {}", store.dir().string());

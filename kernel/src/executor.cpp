@@ -7,6 +7,7 @@
 #include "profagent/kernel/condition.hpp"
 #include "profagent/kernel/interrupt.hpp"
 #include "profagent/kernel/validator.hpp"
+#include "profagent/clock.hpp"
 #include "profagent/log.hpp"
 #include "profagent/version.hpp"
 #include "report_markdown.hpp"
@@ -16,11 +17,7 @@ namespace profagent::kernel {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+using Clock = SteadyClock;
 
 std::string utc_now() {
   std::time_t now = std::time(nullptr);
@@ -62,7 +59,7 @@ Json metrics_change(const Json& baseline, const Json& final_metrics) {
   return change;
 }
 
-Status cancelled_status() { return Status(ErrorCode::kCancelled, "interrupted by the user (SIGINT)"); }
+Status interrupted_status() { return cancelled_status("the run", "by the user (SIGINT)"); }
 
 // What a stage execution needs to know, whether it is a workflow stage or a loop's decide stage.
 struct Invocation {
@@ -176,7 +173,7 @@ struct Executor::State {
       return Status::ok();
     }
 
-    if (interrupt_requested()) return cancelled_status();
+    if (interrupt_requested()) return interrupted_status();
     log().info("{} {} ({})", label, display_id, call.agent);
     auto start = Clock::now();
 
@@ -196,18 +193,13 @@ struct Executor::State {
 
     StageContext context(display_id, scope.iteration(), *factory, config.value(), std::move(inputs).value(),
                          store.work_dir(stage_path), store.dir(), registry, workflow);
+    // Plugin code is called only through the SDK's wrappers, which turn exceptions into a Status.
     Status ran;
-    try {
-      auto agent = factory->make(config.value());
-      if (!agent) {
-        ran = std::move(agent).take_status();
-      } else {
-        ran = agent.value()->run(context);
-      }
-    } catch (const std::exception& e) {
-      ran = Status(ErrorCode::kRuntime, std::string("agent threw: ") + e.what());
-    } catch (...) {
-      ran = Status(ErrorCode::kRuntime, "agent threw a non-standard exception");
+    auto agent = make_agent(*factory, config.value());
+    if (!agent) {
+      ran = std::move(agent).take_status();
+    } else {
+      ran = agent.value()->execute(context, call.agent);
     }
     if (ran.is_ok()) ran = context.check_outputs_complete();
     if (!ran.is_ok()) {
@@ -245,7 +237,7 @@ struct Executor::State {
     int index = 0;
     for (const StageSpec* stage : order) {
       ++index;
-      if (interrupt_requested()) return cancelled_status();
+      if (interrupt_requested()) return interrupted_status();
       std::string label = "[" + label_prefix + std::to_string(index) + "/" + std::to_string(order.size()) + "]";
       if (stage->is_loop()) {
         PROFAGENT_RETURN_IF_ERROR(run_loop(*stage, scope, label));
@@ -286,7 +278,7 @@ struct Executor::State {
     int selected = 0;
 
     for (int iteration = 1; iteration <= loop.max_iterations; ++iteration) {
-      if (interrupt_requested()) return cancelled_status();
+      if (interrupt_requested()) return interrupted_status();
       log().info("{} {}: iteration {}/{}", label, display_id, iteration, loop.max_iterations);
       Scope body(&scope, stage.id, iteration, body_ids);
       Json history_so_far = {{"loop", display_id}, {"iterations", iterations}};
@@ -412,7 +404,7 @@ Executor::Executor(const Workflow& workflow, const Registry& registry, const Run
     : workflow_(workflow), registry_(registry), store_(store) {}
 
 RunOutcome Executor::run() {
-  State state{workflow_, registry_, store_, {}, Json::object()};
+  State state{workflow_, registry_, store_, {}, Json::object(), {}, Clock::now()};
   auto previous = store_.read_json("report.json");
   state.report = {{"profagent_version", kSdkVersion},
                   {"workflow", {{"name", workflow_.name}, {"file", workflow_.file}}},

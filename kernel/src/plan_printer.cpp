@@ -12,14 +12,8 @@ std::string bindings_text(const std::vector<Binding>& bindings) {
   return out;
 }
 
-std::string redacted_with(const AgentFactory* factory, const ConfigBlock& with) {
-  if (!factory) return with.value.dump();
-  auto config = factory->config.resolve(with.value);
-  return config ? config->redacted().dump() : with.value.dump();
-}
-
-void format_scope(const std::vector<StageSpec>& stages, const Registry& registry, const std::string& number_prefix,
-                  const std::string& indent, std::string& out) {
+void format_scope(const Workflow& workflow, const std::vector<StageSpec>& stages, const Registry& registry,
+                  const std::string& number_prefix, const std::string& indent, std::string& out) {
   int index = 0;
   for (const StageSpec* stage : topological_order(stages)) {
     std::string number = number_prefix + std::to_string(++index);
@@ -31,7 +25,7 @@ void format_scope(const std::vector<StageSpec>& stages, const Registry& registry
       if (!loop.next.empty()) out += indent + "     next:  " + bindings_text(loop.next) + "\n";
       if (loop.until) out += indent + "     until: " + loop.until->text + "\n";
       if (loop.decide) out += indent + "     decide: agent " + loop.decide->agent + "\n";
-      format_scope(loop.stages, registry, number + ".", indent + "    ", out);
+      format_scope(workflow, loop.stages, registry, number + ".", indent + "    ", out);
       continue;
     }
     const AgentFactory* factory = registry.find_agent(stage->agent);
@@ -39,7 +33,7 @@ void format_scope(const std::vector<StageSpec>& stages, const Registry& registry
     if (factory && !factory->role.empty()) out += " (" + factory->role + ")";
     out += "\n";
     if (!stage->inputs.empty()) out += indent + "     inputs: " + bindings_text(stage->inputs) + "\n";
-    out += indent + "     with: " + redacted_with(factory, stage->with) + "\n";
+    out += indent + "     with: " + redacted_with(stage->with, factory, workflow, registry).dump() + "\n";
     if (factory) {
       std::string outputs;
       for (const auto& port : factory->outputs) outputs += (outputs.empty() ? "" : ", ") + port.name + ":" + port.kind;
@@ -54,7 +48,13 @@ std::string format_plan(const Workflow& workflow, const Registry& registry) {
   std::string out = "workflow " + (workflow.name.empty() ? std::string("(unnamed)") : workflow.name) + " (" +
                      workflow.file + ")\n";
   if (!workflow.vars.empty()) out += "vars: " + workflow.vars.dump() + "\n";
-  format_scope(workflow.stages, registry, "", "", out);
+  for (const auto& resource : workflow.resources) {
+    Json shown = {{"provider", resource.interface}};
+    const Json redacted = redacted_resource(resource, registry);
+    for (const auto& [key, value] : redacted.items()) shown[key] = value;
+    out += "resource " + resource.name + ": " + shown.dump() + "\n";
+  }
+  format_scope(workflow, workflow.stages, registry, "", "", out);
   if (!workflow.outputs.empty()) out += "outputs: " + bindings_text(workflow.outputs) + "\n";
   return out;
 }

@@ -18,10 +18,10 @@
 #include "profagent/log.hpp"
 #include "profagent/plugin.hpp"
 
-// The kernel's fingerprint must carry the real LibTorch version: with "torch=none" every plugin built
-// against LibTorch would be refused. profagent_sdk links torch publicly, so the header is reachable.
-#if !__has_include(<torch/version.h>)
-#error "<torch/version.h> is not on the kernel's include path: its build fingerprint would say torch=none"
+// The kernel includes no LibTorch header; the build passes the version of the LibTorch that the
+// project's torch libraries were built with, so that plugins built against another are refused.
+#ifndef PROFAGENT_KERNEL_TORCH_VERSION
+#define PROFAGENT_KERNEL_TORCH_VERSION "none"
 #endif
 
 #ifndef PROFAGENT_PLUGIN_RELATIVE_DIR
@@ -34,7 +34,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kKernelFingerprint = PROFAGENT_BUILD_FINGERPRINT;
+constexpr const char* kKernelFingerprint =
+    "compiler=" PROFAGENT_COMPILER_ID ";cxxabi=" PROFAGENT_CXX_ABI ";torch=" PROFAGENT_KERNEL_TORCH_VERSION;
 
 // Every library the kernel ever opened, leaked on purpose. Factories' std::function objects, the
 // objects they make and the artifact loaders all point into a library's code, and they can outlive
@@ -166,13 +167,27 @@ void load_into(Registry& registry, PluginRecord record) {
     return;
   }
 
-  Status added = registry.add_plugin(record, std::move(registrar.agents()), std::move(registrar.providers()));
+  // Extension entries are process-wide too: a (point, name) another file added refuses the plugin
+  // (both files named) before anything of it is registered.
+  Status extensions_ok = check_extensions(registrar.extensions(), record.path);
+  if (!extensions_ok) {
+    refuse(registry, record, extensions_ok.message());
+    return;
+  }
+  PluginRecord accepted = record;
+  for (const Extension& extension : registrar.extensions())
+    accepted.roles.push_back("extension:" + extension.point + "/" + extension.name);
+  Status added = registry.add_plugin(accepted, std::move(registrar.agents()), std::move(registrar.providers()));
   if (!added) {
     refuse(registry, record, added.message());
     return;
   }
   // Loaders are process-wide, so they are installed only once the plugin is known to be accepted.
   for (auto& [kind, loader] : registrar.artifact_loaders()) register_artifact_loader(kind, std::move(loader));
+  // Checked above, and plugins are loaded one at a time: this only fails if another thread loaded a
+  // clashing plugin in between.
+  Status committed = add_extensions(registrar.extensions(), record.path);
+  if (!committed) log().error("plugin {}: its extensions were not installed: {}", record.path, committed.message());
   log().debug("loaded plugin '{}' {} from {}", record.id, record.version, record.path);
 }
 
@@ -263,7 +278,8 @@ std::string fingerprint_mismatch(const std::string& kernel_fingerprint,
   if (pa != ka) differences.push_back("C++ ABI " + pa + " vs the kernel's " + ka);
   const std::string& pt = plugin->at("torch");
   const std::string& kt = kernel->at("torch");
-  if (torch_major_minor(pt) != torch_major_minor(kt))
+  // "none": built without LibTorch (a plugin that only exchanges JSON), nothing to compare.
+  if (pt != "none" && kt != "none" && torch_major_minor(pt) != torch_major_minor(kt))
     differences.push_back("LibTorch " + pt + " vs the kernel's " + kt + " (major.minor must match)");
   if (differences.empty()) return {};
 

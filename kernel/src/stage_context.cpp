@@ -59,17 +59,14 @@ Result<std::unique_ptr<Provider>> StageContext::make_provider(const std::string&
                                                               const std::string& provider_id, const Json& config) {
   std::string id = provider_id;
   Json merged = config.is_null() ? Json::object() : config;
-  // Named LLM backends of the workflow's `llm:` section: the agent names the backend, the workflow
-  // says which provider and configuration it is.
-  if (interface == "llm") {
-    for (const auto& backend : workflow_.llm) {
-      if (backend.name != provider_id) continue;
-      id = backend.backend;
-      Json base = backend.config.value;
-      for (const auto& [key, value] : merged.items()) base[key] = value;
-      merged = std::move(base);
-      break;
-    }
+  // Named resources of the workflow (`resources:`, and `llm:` entries): the agent names the resource,
+  // the workflow says which provider and configuration it is; the agent's own keys win.
+  const ResourceSpec* resource = workflow_.find_resource(provider_id);
+  if (resource && resource->interface == interface) {
+    id = resource->provider_id;
+    Json base = resource->provider_config().value;
+    for (const auto& [key, value] : merged.items()) base[key] = value;
+    merged = std::move(base);
   }
   const ProviderFactory* factory = registry_.find_provider(interface, id);
   if (!factory) {
@@ -80,11 +77,8 @@ Result<std::unique_ptr<Provider>> StageContext::make_provider(const std::string&
   }
   auto resolved = factory->config.resolve(merged);
   if (!resolved) return std::move(resolved).take_status().with_context("configuring provider '" + id + "'");
-  try {
-    return factory->make(resolved.value());
-  } catch (const std::exception& e) {
-    return Status(ErrorCode::kRuntime, "provider '" + id + "' threw while being made: " + e.what());
-  }
+  // The SDK's wrapper turns an exception of the provider's factory into a Status.
+  return profagent::make_provider(*factory, resolved.value());
 }
 
 Status StageContext::check_outputs_complete() const {

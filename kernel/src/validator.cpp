@@ -20,6 +20,16 @@ std::vector<std::string> quoted_matches(const std::string& word, const std::vect
   return out;
 }
 
+// The JSON pointer of a config issue's path (as ConfigBlock::locations and ::resources key it).
+std::string json_pointer(const std::vector<std::string>& path) {
+  std::string out;
+  for (const auto& key : path) {
+    out += '/';
+    for (char c : key) out += c == '~' ? std::string("~0") : c == '/' ? std::string("~1") : std::string(1, c);
+  }
+  return out;
+}
+
 std::string port_names(const std::vector<PortSpec>& ports) {
   std::vector<std::string> names;
   for (const auto& port : ports) names.push_back(port.name);
@@ -100,7 +110,7 @@ class Validator {
     index_ids(workflow_.stages);
     Scope top{&workflow_.stages, nullptr, nullptr};
     check_scope(top);
-    check_llm();
+    check_resources();
     for (const auto& output : workflow_.outputs) resolve(output.ref, top, "outputs: " + output.name, true);
     std::stable_sort(diagnostics_.begin(), diagnostics_.end(), [](const Diagnostic& a, const Diagnostic& b) {
       return std::make_pair(a.location.line, a.location.column) <
@@ -149,6 +159,18 @@ class Validator {
   void check_config(const ConfigSchema& schema, const ConfigBlock& block, const std::string& what) {
     for (const auto& issue : schema.validate(block.value)) {
       std::string key = issue.path.empty() ? "" : "." + join(issue.path, ".");
+      // A whole "${resources.NAME}" where the schema takes something else than a map: said so, at
+      // the reference (problems inside the resource point at the resource's own lines).
+      auto use = block.resources.find(json_pointer(issue.path));
+      if (use != block.resources.end()) {
+        const ResourceSpec* resource = workflow_.find_resource(use->second.name);
+        std::string kind =
+            resource && !resource->interface.empty() ? "a '" + resource->interface + "' config" : "a config";
+        std::string expected = issue.message.substr(0, issue.message.find(", got "));
+        error(use->second.location, what + key + ": resource '" + use->second.name + "' is " + kind +
+                                        " (a map), which this key does not take (" + expected + ")");
+        continue;
+      }
       error(block.locate(issue.path), what + key + ": " + issue.message);
     }
   }
@@ -258,22 +280,42 @@ class Validator {
     check_inputs(inputs, factory, body, owner, decide.location);
   }
 
-  void check_llm() {
-    for (const auto& llm : workflow_.llm) {
-      const std::string what = "llm '" + llm.name + "'";
-      if (llm.backend.empty()) continue;  // the parser reported it
-      const ProviderFactory* provider = registry_.find_provider("llm", llm.backend);
-      if (!provider) {
-        std::vector<std::string> known;
-        for (const auto* factory : registry_.providers_of("llm")) known.push_back(factory->id);
-        auto close = quoted_matches(llm.backend, known);
-        std::string hint = !close.empty()  ? "did you mean " + join(close, " or ") + "?"
-                           : known.empty() ? "no llm providers are loaded"
-                                           : "llm providers: " + join(known);
-        error(llm.location, what + ": unknown backend '" + llm.backend + "' (" + hint + ")");
+  // Each resource (and `llm:` entry) names a loaded provider of its interface and matches that
+  // provider's config schema, at the resource's own lines.
+  void check_resources() {
+    for (const auto& resource : workflow_.resources) {
+      const bool llm = resource.section == "llm";
+      const std::string what = (llm ? "llm '" : "resource '") + resource.name + "'";
+      if (resource.interface.empty() || resource.provider_id.empty()) continue;  // the parser reported it
+      const ProviderFactory* provider = registry_.find_provider(resource.interface, resource.provider_id);
+      if (provider) {
+        check_config(provider->config, resource.provider_config(), what);
         continue;
       }
-      check_config(provider->config, llm.config, what);
+      std::vector<std::string> known;
+      for (const auto* factory : registry_.providers_of(resource.interface)) known.push_back(factory->id);
+      if (known.empty() && !llm) {
+        std::vector<std::string> interfaces;
+        for (const auto* factory : registry_.providers())
+          if (std::find(interfaces.begin(), interfaces.end(), factory->interface) == interfaces.end())
+            interfaces.push_back(factory->interface);
+        auto close = quoted_matches(resource.interface, interfaces);
+        std::string hint = !close.empty()       ? "did you mean " + join(close, " or ") + "?"
+                           : interfaces.empty() ? "no providers are loaded; check the plugin path"
+                                                : "interfaces of the loaded providers: " + join(interfaces);
+        error(resource.location,
+              what + ": no provider of interface '" + resource.interface + "' is loaded (" + hint + ")");
+        continue;
+      }
+      auto close = quoted_matches(resource.provider_id, known);
+      std::string hint = !close.empty()  ? "did you mean " + join(close, " or ") + "?"
+                         : known.empty() ? "no " + resource.interface + " providers are loaded"
+                                         : resource.interface + " providers: " + join(known);
+      if (llm)
+        error(resource.location, what + ": unknown backend '" + resource.provider_id + "' (" + hint + ")");
+      else
+        error(resource.location, what + ": unknown " + resource.interface + " provider '" +
+                                     resource.provider_id + "' (" + hint + ")");
     }
   }
 
@@ -401,6 +443,31 @@ class Validator {
 
 std::vector<Diagnostic> validate_workflow(const Workflow& workflow, const Registry& registry) {
   return Validator(workflow, registry).run();
+}
+
+Json redacted_resource(const ResourceSpec& resource, const Registry& registry) {
+  const ProviderFactory* provider = registry.find_provider(resource.interface, resource.provider_id);
+  auto config = provider ? provider->config.resolve(resource.provider_config().value)
+                         : Result<Config>(Status(ErrorCode::kNotFound, ""));
+  if (!config) return resource.value.value;  // only on a workflow that did not validate
+  Json out = {{provider_id_key(resource.interface), resource.provider_id}};
+  const Json redacted = config->redacted();
+  for (const auto& [key, value] : redacted.items()) out[key] = value;
+  return out;
+}
+
+Json redacted_with(const ConfigBlock& with, const AgentFactory* factory, const Workflow& workflow,
+                   const Registry& registry) {
+  auto config =
+      factory ? factory->config.resolve(with.value) : Result<Config>(Status(ErrorCode::kNotFound, ""));
+  if (!config) return with.value;
+  Json out = config->redacted();
+  for (const auto& [pointer, use] : with.resources) {
+    const ResourceSpec* resource = workflow.find_resource(use.name);
+    Json::json_pointer at(pointer);
+    if (resource && out.contains(at)) out[at] = redacted_resource(*resource, registry);
+  }
+  return out;
 }
 
 std::vector<const StageSpec*> topological_order(const std::vector<StageSpec>& scope) {

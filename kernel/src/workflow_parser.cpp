@@ -20,8 +20,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::vector<std::string> kTopLevelKeys = {"version", "name",   "vars",   "plugin_paths",
-                                                "llm",     "stages", "outputs"};
+const std::vector<std::string> kTopLevelKeys = {"version",   "name", "vars",   "plugin_paths",
+                                                "resources", "llm",  "stages", "outputs"};
 const std::vector<std::string> kStageKeys = {"id", "agent", "loop", "stages", "inputs", "with"};
 const std::vector<std::string> kLoopKeys = {"max_iterations", "carry", "next", "until", "decide"};
 const std::vector<std::string> kDecideKeys = {"agent", "with", "inputs"};
@@ -81,6 +81,26 @@ Json type_plain_scalar(const std::string& text) {
 }
 
 }  // namespace
+
+std::string provider_id_key(const std::string& interface) {
+  if (interface == "dataset") return "format";
+  if (interface == "llm") return "backend";
+  return "id";
+}
+
+ConfigBlock ResourceSpec::provider_config() const {
+  ConfigBlock block = value;
+  const std::string key = provider_id_key(interface);
+  if (block.value.is_object()) block.value.erase(key);
+  block.locations.erase("/" + pointer_token(key));
+  return block;
+}
+
+const ResourceSpec* Workflow::find_resource(const std::string& name) const {
+  for (const auto& resource : resources)
+    if (resource.name == name) return &resource;
+  return nullptr;
+}
 
 SourceLocation ConfigBlock::locate(const std::vector<std::string>& path) const {
   SourceLocation best = location;
@@ -148,8 +168,10 @@ class Parser {
   ConfigBlock read_config(const Entry* entry, const SourceLocation& fallback, const std::string& what);
 
   // --- interpolation
-  bool interpolate_tree(Json& value, const Locations& locations, const std::string& pointer,
+  bool interpolate_tree(Json& value, Locations& locations, const std::string& pointer,
                         const SourceLocation& fallback);
+  bool substitute_resource(const std::string& name, Json& value, Locations& locations,
+                           const std::string& pointer, const SourceLocation& where);
   bool interpolate(Json& value, const SourceLocation& where);
   bool expand(const std::string& expression, const SourceLocation& where, std::string& out);
   bool lookup_var(const std::string& name, const SourceLocation& where, const Json*& value);
@@ -164,7 +186,8 @@ class Parser {
   // --- workflow parts
   void read_version(const Entry* entry, const SourceLocation& root);
   void read_plugin_paths(const Entry& entry);
-  void read_llm(const Entry& entry);
+  void read_resources(const Entry& entry, const std::string& section);
+  void check_resource_names();
   void read_stages(const YAML::Node& node, const SourceLocation& where, const std::string& owner,
                    std::vector<StageSpec>& out);
   std::optional<StageSpec> read_stage(const YAML::Node& node);
@@ -183,6 +206,9 @@ class Parser {
   std::map<std::string, Var> vars_;
   std::vector<std::string> var_order_;
   std::vector<std::string> resolving_;  // the chain of vars being resolved, to name a cycle
+  // Where "${resources.NAME}" substitutions are recorded while a `with:` block is interpolated;
+  // null elsewhere (vars, resources, llm, ...), where a resource reference is an error.
+  std::map<std::string, ResourceUse>* resource_uses_ = nullptr;
 };
 
 // yaml-cpp places an empty value (`key:` with nothing after it) at the start of the next line, so
@@ -277,18 +303,32 @@ ConfigBlock Parser::read_config(const Entry* entry, const SourceLocation& fallba
   if (entry->value.IsNull()) return block;
   if (!expect_map(entry->value, block.location, what)) return block;
   block.value = convert(entry->value, "", block.location, block.locations);
+  resource_uses_ = &block.resources;  // a `with:` block is where "${resources.NAME}" may stand
   interpolate_tree(block.value, block.locations, "", block.location);
+  resource_uses_ = nullptr;
   return block;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Interpolation
 
-bool Parser::interpolate_tree(Json& value, const Locations& locations, const std::string& pointer,
+// The NAME of a string that is exactly "${resources.NAME}".
+std::optional<std::string> whole_resource_reference(const std::string& text) {
+  const std::string prefix = "${resources.";
+  if (text.size() <= prefix.size() + 1 || text.rfind(prefix, 0) != 0 || text.find('}') != text.size() - 1)
+    return std::nullopt;
+  return text.substr(prefix.size(), text.size() - prefix.size() - 1);
+}
+
+bool Parser::interpolate_tree(Json& value, Locations& locations, const std::string& pointer,
                               const SourceLocation& fallback) {
   auto found = locations.find(pointer);
-  const SourceLocation& where = found == locations.end() ? fallback : found->second;
-  if (value.is_string()) return interpolate(value, where);
+  const SourceLocation where = found == locations.end() ? fallback : found->second;
+  if (value.is_string()) {
+    if (auto name = whole_resource_reference(value.get<std::string>()))
+      return substitute_resource(*name, value, locations, pointer, where);
+    return interpolate(value, where);
+  }
   bool ok = true;
   if (value.is_array()) {
     for (std::size_t i = 0; i < value.size(); ++i)
@@ -298,6 +338,40 @@ bool Parser::interpolate_tree(Json& value, const Locations& locations, const std
       ok = interpolate_tree(it.value(), locations, pointer + "/" + pointer_token(it.key()), where) && ok;
   }
   return ok;
+}
+
+// "${resources.NAME}" as a whole value: the resource's config (without `provider:`), already
+// interpolated, with the resource's own locations under `pointer` so that problems inside it point
+// at the resource; the reference itself keeps its location (and is recorded for the validator).
+bool Parser::substitute_resource(const std::string& name, Json& value, Locations& locations,
+                                 const std::string& pointer, const SourceLocation& where) {
+  const std::string reference = "${resources." + name + "}";
+  if (!resource_uses_) {
+    error(where, "'" + reference +
+                     "' can only be used as a whole value inside a stage's (or decide's) 'with:', not here");
+    return false;
+  }
+  const ResourceSpec* resource = outcome_.workflow.find_resource(name);
+  if (!resource) {
+    std::vector<std::string> names;
+    for (const auto& r : outcome_.workflow.resources) names.push_back(r.name);
+    std::vector<std::string> close;
+    for (const auto& match : close_matches(name, names)) close.push_back("'" + match + "'");
+    std::string hint = !close.empty()  ? "did you mean " + join(close, " or ") + "?"
+                       : names.empty() ? "no resources are declared; add one under 'resources:'"
+                                       : "resources: " + join(names);
+    error(where, "unknown resource '" + name + "' in " + reference + " (" + hint + ")");
+    return false;
+  }
+  value = resource->value.value;
+  const std::string below = pointer + "/";
+  for (auto it = locations.lower_bound(below); it != locations.end() && it->first.rfind(below, 0) == 0;)
+    it = locations.erase(it);
+  for (const auto& [relative, location] : resource->value.locations)
+    if (!relative.empty()) locations[pointer + relative] = location;
+  locations[pointer] = where;
+  (*resource_uses_)[pointer] = ResourceUse{name, where};
+  return true;
 }
 
 bool Parser::interpolate(Json& value, const SourceLocation& where) {
@@ -322,6 +396,18 @@ bool Parser::interpolate(Json& value, const SourceLocation& where) {
       return false;
     }
     std::string expression = text.substr(i + 2, close - i - 2);
+    if (expression.rfind("resources.", 0) == 0) {
+      const std::string reference = "${" + expression + "}";
+      if (i == 0 && close + 1 == text.size())  // whole, but not where a config map can go
+        error(where,
+              "'" + reference +
+                  "' can only be used as a whole value inside a stage's (or decide's) 'with:', not here");
+      else
+        error(where, "'" + reference + "' inside a larger string ('" + text +
+                         "'): a resource is a config map, so it can only be a whole value, \"" + reference +
+                         "\"");
+      return false;
+    }
     // A scalar that is exactly one ${vars.x} keeps the var's type (a float stays a float).
     if (i == 0 && close + 1 == text.size() && expression.rfind("vars.", 0) == 0) {
       const Json* var = nullptr;
@@ -370,10 +456,9 @@ bool Parser::expand(const std::string& expression, const SourceLocation& where, 
     error(where, "environment variable '" + name + "' is not set (in ${env:" + name + "})");
     return false;
   }
-  error(
-      where,
-      "unknown interpolation '${" + expression +
-          "}' (use ${vars.NAME}, ${env:NAME}, ${env:NAME:-default} or ${run.dir}; '$${' for a literal '${')");
+  error(where, "unknown interpolation '${" + expression +
+                   "}' (use ${vars.NAME}, ${env:NAME}, ${env:NAME:-default}, ${run.dir} or "
+                   "${resources.NAME}; '$${' for a literal '${')");
   return false;
 }
 
@@ -469,9 +554,10 @@ void Parser::apply_set(const std::string& name, const std::string& text) {
     value = typed;
   } else if (declared.is_number_float() && typed.is_number()) {
     value = typed.get<double>();  // keeps the var a float when given "1"
-  } else if (declared.is_null()) {
+  } else if (declared.is_null() && !text.empty() && text.front() != '[' && text.front() != '{') {
     value = typed;
-  } else if (declared.is_array() || declared.is_object()) {
+  } else if (declared.is_null() || declared.is_array() || declared.is_object()) {
+    // A var declared null (no default) takes a YAML list or map as one (`--set input_shape=[1,3,224,224]`).
     try {
       YAML::Node node = YAML::Load(text);
       Locations ignored;
@@ -479,7 +565,12 @@ void Parser::apply_set(const std::string& name, const std::string& text) {
     } catch (const YAML::Exception&) {
       value = nullptr;
     }
-    if (value.is_array() != declared.is_array() || value.is_object() != declared.is_object()) {
+    if (declared.is_null() && value.is_null()) {
+      error(where, prefix + "'" + text + "' is not a YAML list or map");
+      return;
+    }
+    if (!declared.is_null() &&
+        (value.is_array() != declared.is_array() || value.is_object() != declared.is_object())) {
       error(where, prefix + "var '" + name + "' is " + type_phrase(declared) + ", '" + text + "' is not");
       return;
     }
@@ -542,31 +633,89 @@ void Parser::read_plugin_paths(const Entry& entry) {
   }
 }
 
-void Parser::read_llm(const Entry& entry) {
+std::string with_article(const std::string& word) {
+  // "an llm": the acronym is read letter by letter.
+  const bool vowel =
+      (!word.empty() && std::string("aeiouAEIOU").find(word[0]) != std::string::npos) || word == "llm";
+  return (vowel ? "an " : "a ") + word;
+}
+
+// `resources:` (each entry says its interface with `provider:`) and its alias `llm:` (every entry is
+// of interface "llm").
+void Parser::read_resources(const Entry& entry, const std::string& section) {
   if (entry.value.IsNull()) return;
-  for (const auto& backend_entry : read_map(entry.value, value_location(entry), {}, "llm")) {
-    const std::string what = "llm '" + backend_entry.key + "'";
-    LlmBackendSpec spec;
-    spec.name = backend_entry.key;
-    spec.location = at(backend_entry.key_node);
-    spec.config.location = value_location(backend_entry);
-    spec.config.locations[""] = spec.config.location;
-    if (!expect_map(backend_entry.value, spec.config.location, what)) continue;
-    bool has_backend = false;
-    for (const auto& item : read_map(backend_entry.value, spec.config.location, {}, what)) {
-      if (item.key == "backend") {
-        auto backend = read_string(item, what + ": backend");
-        if (backend) spec.backend = *backend;
-        has_backend = true;
-        continue;
-      }
-      const std::string pointer = "/" + pointer_token(item.key);
-      spec.config.value[item.key] = convert(item.value, pointer, value_location(item), spec.config.locations);
+  const bool llm = section == "llm";
+  for (const auto& item : read_map(entry.value, value_location(entry), {}, section)) {
+    const std::string what = (llm ? "llm '" : "resource '") + item.key + "'";
+    if (!llm && !is_identifier(item.key)) {
+      error(at(item.key_node), "invalid resource name '" + item.key +
+                                   "': use letters, digits, '_' and '-', starting with a letter or '_'");
+      continue;
     }
-    if (!has_backend) error(spec.location, what + " needs 'backend' (the id of an llm provider)");
-    interpolate_tree(spec.config.value, spec.config.locations, "", spec.config.location);
-    outcome_.workflow.llm.push_back(std::move(spec));
+    ResourceSpec spec;
+    spec.name = item.key;
+    spec.section = section;
+    spec.location = at(item.key_node);
+    spec.value.location = value_location(item);
+    spec.value.locations[""] = spec.value.location;
+    // Kept even when broken (reported here), so that references to it are not "unknown" too.
+    if (expect_map(item.value, spec.value.location, what)) {
+      Json map = convert(item.value, "", spec.value.location, spec.value.locations);
+      interpolate_tree(map, spec.value.locations, "", spec.value.location);
+      auto location_of = [&](const std::string& key) {
+        auto it = spec.value.locations.find("/" + pointer_token(key));
+        return it == spec.value.locations.end() ? spec.location : it->second;
+      };
+      if (llm) {
+        spec.interface = "llm";
+      } else if (!map.contains("provider")) {
+        error(spec.location,
+              what + " needs 'provider' (the interface it is a config for: dataset, llm, ...)");
+      } else if (!map["provider"].is_string() || map["provider"].get<std::string>().empty()) {
+        error(location_of("provider"), what + ": provider must be an interface name (dataset, llm, ...)");
+      } else {
+        spec.interface = map["provider"].get<std::string>();
+      }
+      if (!llm) {
+        spec.value.locations.erase("/provider");
+        map.erase("provider");
+      }
+      if (!spec.interface.empty()) {
+        const std::string key = provider_id_key(spec.interface);
+        const std::string id_of = "the id of " + with_article(spec.interface) + " provider";
+        if (!map.contains(key))
+          error(spec.location, what + " needs '" + key + "' (" + id_of + ")");
+        else if (!map[key].is_string() || map[key].get<std::string>().empty())
+          error(location_of(key), what + ": " + key + " must be " + id_of + ", got " + to_text(map[key]));
+        else
+          spec.provider_id = map[key].get<std::string>();
+      }
+      spec.value.value = std::move(map);
+    }
+    outcome_.workflow.resources.push_back(std::move(spec));
   }
+}
+
+// One namespace for `resources:` and `llm:`: a name declared in both is reported at the later one.
+void Parser::check_resource_names() {
+  auto& resources = outcome_.workflow.resources;
+  std::stable_sort(resources.begin(), resources.end(), [](const ResourceSpec& a, const ResourceSpec& b) {
+    return std::make_pair(a.location.line, a.location.column) <
+           std::make_pair(b.location.line, b.location.column);
+  });
+  std::map<std::string, const ResourceSpec*> first;
+  std::vector<ResourceSpec> unique;
+  for (auto& resource : resources) {
+    auto [seen, inserted] = first.emplace(resource.name, &resource);
+    if (inserted) continue;
+    error(resource.location, "duplicate resource name '" + resource.name + "' under '" + resource.section +
+                                 ":' (also declared under '" + seen->second->section + ":' at line " +
+                                 std::to_string(seen->second->location.line) +
+                                 "; llm: entries are resources too)");
+  }
+  for (auto& resource : resources)
+    if (first[resource.name] == &resource) unique.push_back(std::move(resource));
+  resources = std::move(unique);
 }
 
 void Parser::read_stages(const YAML::Node& node, const SourceLocation& where, const std::string& owner,
@@ -768,7 +917,10 @@ ParseOutcome Parser::run() {
     if (auto text = read_string(*name, "name")) workflow.name = *text;
   }
   if (const Entry* paths = find(entries, "plugin_paths")) read_plugin_paths(*paths);
-  if (const Entry* llm = find(entries, "llm")) read_llm(*llm);
+  // Before the stages: their `with:` blocks may use "${resources.NAME}".
+  if (const Entry* resources = find(entries, "resources")) read_resources(*resources, "resources");
+  if (const Entry* llm = find(entries, "llm")) read_resources(*llm, "llm");
+  check_resource_names();
   if (const Entry* stages = find(entries, "stages"))
     read_stages(stages->value, value_location(*stages), "the workflow's", workflow.stages);
   else

@@ -3,13 +3,46 @@
 #include "profagent/log.hpp"
 #include "profagent/plugin.hpp"
 
-namespace profagent {
+PROFAGENT_ABI_NAMESPACE_BEGIN
 
 // Out-of-line destructors anchor the vtables and typeinfo in the SDK library, so dynamic_cast
 // between a plugin's objects and the kernel's view of them works across shared libraries.
 AgentContext::~AgentContext() = default;
 Agent::~Agent() = default;
 Provider::~Provider() = default;
+
+// The wrappers through which the kernel calls plugin code: nothing thrown there leaves them.
+Status Agent::execute(AgentContext& context, const std::string& agent_id) noexcept {
+  try {
+    return run(context);
+  } catch (...) {
+    return status_of_current_exception("agent '" + agent_id + "' threw");
+  }
+}
+
+Result<std::unique_ptr<Agent>> make_agent(const AgentFactory& factory, const Config& config) noexcept {
+  try {
+    if (!factory.make) return Status(ErrorCode::kInternal, "agent '" + factory.id + "' has no make function");
+    auto made = factory.make(config);
+    if (made && !made.value())
+      return Status(ErrorCode::kInternal, "the factory of agent '" + factory.id + "' made a null agent");
+    return made;
+  } catch (...) {
+    return status_of_current_exception("making agent '" + factory.id + "' threw");
+  }
+}
+
+Result<std::unique_ptr<Provider>> make_provider(const ProviderFactory& factory, const Config& config) noexcept {
+  try {
+    if (!factory.make) return Status(ErrorCode::kInternal, "provider '" + factory.id + "' has no make function");
+    auto made = factory.make(config);
+    if (made && !made.value())
+      return Status(ErrorCode::kInternal, "the factory of provider '" + factory.id + "' made a null provider");
+    return made;
+  } catch (...) {
+    return status_of_current_exception("making provider '" + factory.id + "' threw");
+  }
+}
 
 spdlog::logger& AgentContext::log() const { return profagent::log(); }
 
@@ -30,4 +63,4 @@ void Registrar::add_artifact_loader(const std::string& kind, ArtifactLoader load
   loaders_.emplace_back(kind, std::move(loader));
 }
 
-}  // namespace profagent
+PROFAGENT_ABI_NAMESPACE_END

@@ -6,13 +6,14 @@
 #include <mutex>
 
 #include "profagent/fs.hpp"
-#include "profagent/model_artifact.hpp"
 
-namespace profagent {
+PROFAGENT_ABI_NAMESPACE_BEGIN
 
 namespace fs = std::filesystem;
 
+// Key functions: the vtables and typeinfo of Artifact and JsonArtifact live in libprofagent_sdk.
 Artifact::~Artifact() = default;
+JsonArtifact::~JsonArtifact() = default;
 
 const std::vector<std::string>& builtin_artifact_kinds() {
   static const std::vector<std::string> kKinds = {kinds::kModel,   kinds::kShapeSpec, kinds::kProfile,
@@ -63,9 +64,11 @@ Result<ArtifactPtr> load_artifact(const fs::path& dir) {
   }
   Result<ArtifactPtr> loaded = Status(ErrorCode::kInternal, "unset");
   if (loader) {
-    loaded = loader(kind, dir);
-  } else if (kind == kinds::kModel) {
-    loaded = load_model_artifact(dir);
+    try {
+      loaded = loader(kind, dir);
+    } catch (...) {
+      loaded = status_of_current_exception("the loader of artifact kind '" + kind + "' threw");
+    }
   } else if (fs::exists(dir / "data.json")) {
     loaded = load_json_artifact(kind, dir);
   } else {
@@ -76,32 +79,55 @@ Result<ArtifactPtr> load_artifact(const fs::path& dir) {
   return loaded;
 }
 
-Status save_artifact(const Artifact& artifact, const fs::path& dir) {
-  std::error_code ec;
-  if (fs::exists(dir, ec)) return Status(ErrorCode::kIo, "artifact directory already exists: " + dir.string());
-  fs::path tmp = dir.parent_path() / ("." + dir.filename().string() + ".tmp-" + std::to_string(::getpid()));
-  fs::remove_all(tmp, ec);
-  fs::create_directories(tmp, ec);
-  if (ec) return Status(ErrorCode::kIo, "cannot create " + tmp.string() + ": " + ec.message());
-
+Status save_artifact(const Artifact& artifact, const fs::path& dir) noexcept {
+  // Everything of the artifact's (kind, summary, save) is plugin code: whatever it throws becomes the
+  // Status, after the temporary directory is removed, so `dir` is either complete or absent.
+  std::string kind = "?";
+  fs::path tmp;
   auto fail = [&](Status status) {
     std::error_code ignored;
-    fs::remove_all(tmp, ignored);
-    return std::move(status).with_context("saving a '" + artifact.kind() + "' artifact to " + dir.string());
+    if (!tmp.empty()) fs::remove_all(tmp, ignored);
+    return std::move(status).with_context("saving a '" + kind + "' artifact to " + dir.string());
   };
-  Status saved;
   try {
-    saved = artifact.save(tmp);
-  } catch (const std::exception& e) {
-    saved = Status(ErrorCode::kRuntime, e.what());
+    kind = artifact.kind();
+  } catch (...) {
+    return fail(status_of_current_exception("the artifact's kind() threw"));
   }
-  if (!saved) return fail(saved);
-  Json header = {{"kind", artifact.kind()}, {"format", 1}, {"summary", artifact.summary()}};
-  Status written = write_json_atomic(tmp / "artifact.json", header);
-  if (!written) return fail(written);
-  fs::rename(tmp, dir, ec);
-  if (ec) return fail(Status(ErrorCode::kIo, "cannot rename " + tmp.string() + ": " + ec.message()));
-  return Status::ok();
+  try {
+    std::error_code ec;
+    if (fs::exists(dir, ec)) return Status(ErrorCode::kIo, "artifact directory already exists: " + dir.string());
+    tmp = dir.parent_path() / ("." + dir.filename().string() + ".tmp-" + std::to_string(::getpid()));
+    fs::remove_all(tmp, ec);
+    fs::create_directories(tmp, ec);
+    if (ec) {
+      Status status(ErrorCode::kIo, "cannot create " + tmp.string() + ": " + ec.message());
+      tmp.clear();  // not ours to remove
+      return fail(std::move(status));
+    }
+
+    Status saved;
+    try {
+      saved = artifact.save(tmp);
+    } catch (...) {
+      saved = status_of_current_exception("save() of a '" + kind + "' artifact threw");
+    }
+    if (!saved) return fail(saved);
+    Json summary;
+    try {
+      summary = artifact.summary();
+    } catch (...) {
+      return fail(status_of_current_exception("the summary() of a '" + kind + "' artifact threw"));
+    }
+    Json header = {{"kind", kind}, {"format", 1}, {"summary", std::move(summary)}};
+    Status written = write_json_atomic(tmp / "artifact.json", header);
+    if (!written) return fail(written);
+    fs::rename(tmp, dir, ec);
+    if (ec) return fail(Status(ErrorCode::kIo, "cannot rename " + tmp.string() + ": " + ec.message()));
+    return Status::ok();
+  } catch (...) {  // std::bad_alloc, filesystem_error from a path operation
+    return fail(status_of_current_exception("saving a '" + kind + "' artifact threw"));
+  }
 }
 
-}  // namespace profagent
+PROFAGENT_ABI_NAMESPACE_END

@@ -11,7 +11,7 @@
 
 #include "profagent/text.hpp"
 
-namespace profagent {
+PROFAGENT_ABI_NAMESPACE_BEGIN
 namespace {
 
 // Kept identical to what parse_duration_seconds() accepts, so the exported schema and the validator agree.
@@ -725,4 +725,4 @@ Json ConfigSchema::to_json_schema() const {
   return schema;
 }
 
-}  // namespace profagent
+PROFAGENT_ABI_NAMESPACE_END

@@ -9,7 +9,7 @@
 #include <memory>
 #include <sstream>
 
-namespace profagent {
+PROFAGENT_ABI_NAMESPACE_BEGIN
 
 namespace fs = std::filesystem;
 
@@ -101,4 +101,4 @@ std::string sha256_hex(const std::string& bytes) {
   return to_hex(digest, length);
 }
 
-}  // namespace profagent
+PROFAGENT_ABI_NAMESPACE_END

@@ -3,7 +3,7 @@
 #include <mutex>
 #include <spdlog/sinks/stdout_color_sinks.h>
 
-namespace profagent {
+PROFAGENT_ABI_NAMESPACE_BEGIN
 
 namespace {
 std::mutex g_logger_mutex;
@@ -33,4 +33,4 @@ void set_logger(std::shared_ptr<spdlog::logger> logger) {
   logger_slot() = std::move(logger);
 }
 
-}  // namespace profagent
+PROFAGENT_ABI_NAMESPACE_END

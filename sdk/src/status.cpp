@@ -1,6 +1,6 @@
 #include "profagent/status.hpp"
 
-namespace profagent {
+PROFAGENT_ABI_NAMESPACE_BEGIN
 
 const char* to_string(ErrorCode code) {
   switch (code) {
@@ -37,4 +37,23 @@ std::string Status::to_string() const {
   return text;
 }
 
-}  // namespace profagent
+StatusError::~StatusError() = default;
+
+Status status_of_current_exception(const std::string& what_threw) noexcept {
+  if (!std::current_exception())
+    return Status(ErrorCode::kInternal, what_threw + ": status_of_current_exception called outside a catch block");
+  try {
+    throw;
+  } catch (const StatusError& e) {
+    Status status(e.status().code() == ErrorCode::kOk ? ErrorCode::kRuntime : e.status().code(),
+                  what_threw + ": " + e.status().message());
+    for (const auto& frame : e.status().context()) status.with_context(frame);
+    return status;
+  } catch (const std::exception& e) {
+    return Status(ErrorCode::kRuntime, what_threw + ": " + e.what());
+  } catch (...) {
+    return Status(ErrorCode::kRuntime, what_threw + " a non-standard exception");
+  }
+}
+
+PROFAGENT_ABI_NAMESPACE_END

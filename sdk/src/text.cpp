@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
-namespace profagent {
+PROFAGENT_ABI_NAMESPACE_BEGIN
 
 std::string join(const std::vector<std::string>& items, const std::string& separator) {
   std::string out;
@@ -57,4 +57,24 @@ std::vector<std::string> close_matches(const std::string& word, const std::vecto
   return out;
 }
 
-}  // namespace profagent
+std::string trim(const std::string& text) {
+  auto not_space = [](char c) { return !std::isspace(static_cast<unsigned char>(c)); };
+  auto first = std::find_if(text.begin(), text.end(), not_space);
+  auto last = std::find_if(text.rbegin(), text.rend(), not_space).base();
+  return first < last ? std::string(first, last) : std::string();
+}
+
+std::vector<std::string> non_empty_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string line = trim(text.substr(start, end - start));
+    if (!line.empty()) lines.push_back(std::move(line));
+    start = end + 1;
+  }
+  return lines;
+}
+
+PROFAGENT_ABI_NAMESPACE_END

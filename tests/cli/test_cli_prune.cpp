@@ -70,3 +70,63 @@ TEST_CASE("the prune workflow with an empty dataset measures everything but accu
   CHECK(kept <= 0.805);
   CHECK(kept > 0.75);
 }
+
+namespace {
+
+// Runs python3 on `script` (written to dir/script.py) with `args`; its stdout.
+ProcessResult run_python(const std::filesystem::path& dir, const std::string& script,
+                         std::vector<std::string> args) {
+  write_text(dir / "script.py", script);
+  std::vector<std::string> argv = {"/usr/bin/python3", (dir / "script.py").string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return Process(argv, dir / "python", dir).wait();
+}
+
+}  // namespace
+
+TEST_CASE("a scripted model whose forward returns a dict is evaluated, pruned and keeps its keys") {
+  auto dir = scratch_dir("prune_dict_model");
+  const std::string source = PROFAGENT_SOURCE_DIR;
+  // The fixture ResNet wrapped by a module returning {"logits", "probs"}, scripted by python3-torch.
+  auto made = run_python(dir, R"(
+import sys
+from typing import Dict
+import torch
+class DictOutput(torch.nn.Module):
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+    def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
+        logits = self.inner(x)
+        return {"logits": logits, "probs": torch.softmax(logits, dim=1)}
+torch.jit.script(DictOutput(torch.jit.load(sys.argv[1]).eval()).eval()).save(sys.argv[2])
+)",
+                         {source + "/tests/fixtures/models/resnet_fmnist.pt", (dir / "dict_model.pt").string()});
+  INFO(made.err);
+  REQUIRE(made.exit_code == 0);
+
+  auto result = run_profagent({source + "/workflows/prune.yaml", "--output-dir", "run", "--set",
+                               "model=" + (dir / "dict_model.pt").string(), "--set", "input_shape=[1,1,28,28]",
+                               "--set", "limit=200", "--set", "repeats=3", "--set", "ratio=0.2"},
+                              dir);
+  INFO(result.err);
+  REQUIRE(result.exit_code == 0);
+  Json report = Json::parse(slurp(dir / "run" / "report.json"));
+  // The default rule reads the prediction from the dict's "logits": a trained model's accuracy.
+  CHECK(report["baseline"]["accuracy"].get<double>() > 0.9);
+  CHECK(report["final"]["accuracy"].get<double>() > 0.2);
+  CHECK(report["final"]["params"].get<long>() < report["baseline"]["params"].get<long>());
+  CHECK(report["final"]["agreement"]["samples"] == 200);
+
+  // Read back by python3-torch, independently of our loader: the pruned model still returns the dict.
+  auto keys = run_python(dir, R"(
+import sys
+import torch
+out = torch.jit.load(sys.argv[1])(torch.randn(2, 1, 28, 28))
+print(",".join(sorted(out.keys())), list(out["logits"].shape), float(out["probs"].sum()))
+)",
+                         {(dir / "run" / "outputs" / "model" / "model.pt").string()});
+  INFO(keys.err);
+  REQUIRE(keys.exit_code == 0);
+  CHECK(keys.out.rfind("logits,probs [2, 10] ", 0) == 0);
+}

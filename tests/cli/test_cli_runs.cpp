@@ -196,7 +196,7 @@ stages:
     agent: throws
 )");
   CHECK(run.result.exit_code == 1);
-  CHECK(run.result.err.find("agent threw: thrown on purpose") != std::string::npos);
+  CHECK(run.result.err.find("agent 'throws' threw: thrown on purpose") != std::string::npos);
   CHECK(run.report["stages"][0]["status"] == "failed");
 }
 

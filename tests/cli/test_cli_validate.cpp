@@ -1,10 +1,13 @@
 // `profagent-run --validate` on every invalid workflow fixture: exit 2 and the fixture's expected
-// "file:line:col: message", declared on the fixture's first line as "# expect: L:C: message".
+// "file:line:col: message", declared on the fixture's first line as "# expect: L:C: message". Also
+// --plan, and workflow resources from the command line's point of view.
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "cli/process.hpp"
+#include "profagent/json.hpp"
 
 using namespace profagent::test;
 namespace fs = std::filesystem;
@@ -83,4 +86,92 @@ stages:
   CHECK(total != std::string::npos);
   CHECK(plan.out.find("inputs: a <- left.out, b <- right.value") != std::string::npos);
   CHECK_FALSE(fs::exists(dir / "runs"));
+}
+
+namespace {
+
+// "line:col" of the first occurrence of `part` in `text` (1-based, as diagnostics print it).
+std::string line_col(const std::string& text, const std::string& part) {
+  auto at = text.find(part);
+  REQUIRE(at != std::string::npos);
+  auto line = std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(at), '\n') + 1;
+  auto line_start = text.rfind('\n', at);
+  auto column = line_start == std::string::npos ? at + 1 : at - line_start;
+  return std::to_string(line) + ":" + std::to_string(column);
+}
+
+}  // namespace
+
+// Needs the real agent and dataset plugins next to profagent-run (a full build), or on
+// PROFAGENT_PLUGIN_PATH.
+TEST_CASE(
+    "the shipped prune_recover workflow validates, and a misspelt resource in it is refused at its line and "
+    "column") {
+  auto dir = scratch_dir("validate_prune_recover");
+  const fs::path shipped = fs::path(PROFAGENT_SOURCE_DIR) / "workflows" / "prune_recover.yaml";
+  auto valid = run_profagent({"--validate", shipped.string()}, dir);
+  INFO(valid.err);
+  CHECK(valid.exit_code == 0);
+
+  std::string text = slurp(shipped);
+  const std::string reference = "\"${resources.fmnist_test}\"";
+  REQUIRE(text.find(reference) != std::string::npos);
+  text.replace(text.find(reference), reference.size(), "\"${resources.fmnist_tset}\"");
+  write_text(dir / "wf.yaml", text);
+  auto misspelt = run_profagent({"--validate", "wf.yaml"}, dir);
+  INFO(misspelt.err);
+  CHECK(misspelt.exit_code == 2);
+  CHECK(misspelt.err.find("wf.yaml:" + line_col(text, "\"${resources.fmnist_tset}\"") +
+                          ": unknown resource 'fmnist_tset' in ${resources.fmnist_tset} (did you mean "
+                          "'fmnist_test'?)") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir / "runs"));
+}
+
+TEST_CASE("a resource reaches the agent as its config while --plan and resolved.json show it redacted") {
+  auto dir = scratch_dir("resources_run");
+  setenv("PROFAGENT_TEST_RESOURCE_TOKEN", "s3cret-token", 1);
+  write_text(dir / "wf.yaml", R"(version: 1
+name: resources
+vars: { root: /data }
+resources:
+  test_set:
+    provider: dataset
+    format: fake
+    path: "${vars.root}/test"
+    token: "${env:PROFAGENT_TEST_RESOURCE_TOKEN}"
+stages:
+  - id: e
+    agent: emit
+    with: { data: "${resources.test_set}" }
+outputs: { data: e.out }
+)");
+  const std::vector<std::string> plugins = {"--plugin-path", fixture_plugin("test_agents")};
+  std::vector<std::string> plan_args = {"--plan", "wf.yaml"};
+  plan_args.insert(plan_args.end(), plugins.begin(), plugins.end());
+  auto plan = run_profagent(plan_args, dir);
+  INFO(plan.err);
+  CHECK(plan.exit_code == 0);
+  CHECK(
+      plan.out.find(
+          R"(resource test_set: {"provider":"dataset","format":"fake","path":"/data/test","size":10,"token":"***"})") !=
+      std::string::npos);
+  CHECK(plan.out.find(R"(with: {"data":{"format":"fake","path":"/data/test","size":10,"token":"***"}})") !=
+        std::string::npos);
+  CHECK(plan.out.find("s3cret-token") == std::string::npos);
+
+  std::vector<std::string> run_args = {"wf.yaml", "--output-dir", "run"};
+  run_args.insert(run_args.end(), plugins.begin(), plugins.end());
+  auto run = run_profagent(run_args, dir);
+  INFO(run.err);
+  REQUIRE(run.exit_code == 0);
+  profagent::Json resolved = profagent::Json::parse(slurp(dir / "run" / "resolved.json"));
+  CHECK(resolved["resources"]["test_set"]["token"] == "***");
+  CHECK(resolved["resources"]["test_set"]["provider"] == "dataset");
+  CHECK(resolved["stages"][0]["with"]["data"]["token"] == "***");
+  CHECK(resolved["stages"][0]["with"]["data"]["path"] == "/data/test");
+  // The emit agent publishes what it was given: the resource's config, minus `provider:`.
+  profagent::Json out =
+      profagent::Json::parse(slurp(dir / "run" / "outputs" / "data" / "artifact.json"))["summary"];
+  CHECK(out == profagent::Json{{"format", "fake"}, {"path", "/data/test"}, {"token", "s3cret-token"}});
+  unsetenv("PROFAGENT_TEST_RESOURCE_TOKEN");
 }

@@ -18,10 +18,8 @@
 namespace {
 
 namespace fs = std::filesystem;
-using profagent::Config;
 using profagent::ConfigType;
 using profagent::ErrorCode;
-using profagent::Json;
 using profagent::Result;
 using profagent::Status;
 using profagent::datasets::DatasetInfo;
@@ -78,7 +76,8 @@ struct CifarOptions {
   std::vector<fs::path> files;
   std::string variant = "cifar10";
   std::string label = "fine";
-  std::int64_t limit = 0;
+  std::int64_t limit = 0;  // 0: all
+  Transforms transforms;
 };
 
 Result<std::unique_ptr<profagent::Provider>> load_cifar(const CifarOptions& options,
@@ -173,30 +172,25 @@ profagent::ProviderFactory make_cifar_factory() {
   factory.interface = profagent::torch_tk::kDatasetInterface;
   factory.summary =
       "CIFAR-10 / CIFAR-100 binary files (data_batch_*.bin, test_batch.bin, train.bin, test.bin).";
-  factory.config.add("files", ConfigType::kList)
-      .element(ConfigType::kPath)
-      .min(1)
-      .required()
-      .describe("the binary files, read in this order, e.g. [data_batch_1.bin, ..., data_batch_5.bin]");
-  factory.config.add("variant", ConfigType::kEnum)
-      .choices({"cifar10", "cifar100"})
-      .default_value("cifar10")
-      .describe("record layout: cifar10 (label + 3072 pixels) or cifar100 (coarse + fine label + 3072)");
-  factory.config.add("label", ConfigType::kEnum)
-      .choices({"fine", "coarse"})
-      .default_value("fine")
-      .describe("cifar100 only: the 100 fine classes or the 20 coarse superclasses");
-  profagent::datasets::add_limit_field(factory.config);
-  profagent::torch_tk::add_transform_fields(factory.config);
-  factory.make = [](const Config& config) -> Result<std::unique_ptr<profagent::Provider>> {
-    PROFAGENT_ASSIGN_OR_RETURN(Transforms transforms, profagent::torch_tk::transforms_from_config(config));
-    CifarOptions options;
-    for (const Json& file : config.get_list("files")) options.files.emplace_back(file.get<std::string>());
-    options.variant = config.get_string("variant");
-    options.label = config.get_string("label");
-    options.limit = profagent::datasets::limit_from_config(config);
-    return load_cifar(options, transforms);
-  };
+  static const profagent::OptionsSchema<CifarOptions> schema = [] {
+    using O = CifarOptions;
+    profagent::OptionsSchema<O> s;
+    s.field_without_default("files", &O::files)
+        .min(1)
+        .required()
+        .describe("the binary files, read in this order, e.g. [data_batch_1.bin, ..., data_batch_5.bin]");
+    s.field("variant", &O::variant, ConfigType::kEnum)
+        .choices({"cifar10", "cifar100"})
+        .describe("record layout: cifar10 (label + 3072 pixels) or cifar100 (coarse + fine label + 3072)");
+    s.field("label", &O::label, ConfigType::kEnum)
+        .choices({"fine", "coarse"})
+        .describe("cifar100 only: the 100 fine classes or the 20 coarse superclasses");
+    profagent::datasets::add_limit_field(s, &O::limit);
+    s.fields_from(&O::transforms, profagent::torch_tk::add_transform_fields, profagent::torch_tk::transforms_from_config);
+    return s;
+  }();
+  profagent::bind_provider_options<CifarOptions>(
+      factory, schema, [](CifarOptions options) { return load_cifar(options, options.transforms); });
   return factory;
 }
 

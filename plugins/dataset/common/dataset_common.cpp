@@ -39,16 +39,6 @@ void reuse_or_allocate(torch::Tensor& tensor, torch::IntArrayRef sizes, torch::S
   tensor = torch::empty(sizes, torch::TensorOptions().dtype(dtype));
 }
 
-void add_limit_field(ConfigSchema& schema) {
-  schema.add("limit", ConfigType::kInt)
-      .min(1)
-      .describe("use only the first N samples (in file order); all of them when absent");
-}
-
-std::int64_t limit_from_config(const Config& config) {
-  return config.has("limit") ? config.get_int("limit") : 0;
-}
-
 InMemoryDataset::InMemoryDataset(DatasetInfo info, Transforms transforms, torch::Tensor images,
                                  torch::Tensor labels)
     : info_(std::move(info)),

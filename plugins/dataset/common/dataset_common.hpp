@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "profagent/options.hpp"
 #include "profagent/torch/dataset.hpp"
 
 namespace profagent::datasets {
@@ -26,9 +27,14 @@ Status check_indices(const std::vector<std::int64_t>& indices, std::int64_t size
 // Keeps `tensor` when it already is a contiguous CPU tensor of `sizes` and `dtype`, else allocates one.
 void reuse_or_allocate(torch::Tensor& tensor, torch::IntArrayRef sizes, torch::ScalarType dtype);
 
-// The optional `limit` key (use only the first N samples); 0 when absent.
-void add_limit_field(ConfigSchema& schema);
-std::int64_t limit_from_config(const Config& config);
+// The optional `limit` key (use only the first N samples), bound to `member`, which stays 0 (all)
+// when the key is absent.
+template <class Options>
+void add_limit_field(OptionsSchema<Options>& schema, std::int64_t Options::*member) {
+  schema.field_without_default("limit", member)
+      .min(1)
+      .describe("use only the first N samples (in file order); all of them when absent");
+}
 
 class InMemoryDataset : public torch_tk::Dataset {
  public:

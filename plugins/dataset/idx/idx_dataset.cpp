@@ -22,8 +22,6 @@
 namespace {
 
 namespace fs = std::filesystem;
-using profagent::Config;
-using profagent::ConfigType;
 using profagent::ErrorCode;
 using profagent::Result;
 using profagent::Status;
@@ -169,6 +167,7 @@ struct IdxOptions {
   fs::path labels;
   std::int64_t limit = 0;        // 0: all
   std::int64_t num_classes = 0;  // 0: max label + 1
+  Transforms transforms;
 };
 
 Result<std::unique_ptr<profagent::Provider>> load_idx(const IdxOptions& options,
@@ -253,26 +252,24 @@ profagent::ProviderFactory make_idx_factory() {
   factory.interface = profagent::torch_tk::kDatasetInterface;
   factory.summary =
       "MNIST-style IDX files (MNIST, Fashion-MNIST), plain or gzip: one images file and one labels file.";
-  factory.config.add("images", ConfigType::kPath)
-      .required()
-      .describe("the IDX images file (magic 0x00000803), e.g. t10k-images-idx3-ubyte.gz");
-  factory.config.add("labels", ConfigType::kPath)
-      .required()
-      .describe("the IDX labels file (magic 0x00000801), e.g. t10k-labels-idx1-ubyte.gz");
-  profagent::datasets::add_limit_field(factory.config);
-  factory.config.add("num_classes", ConfigType::kInt)
-      .min(1)
-      .describe("number of classes; labels at or above it are refused. Default: the largest label + 1");
-  profagent::torch_tk::add_transform_fields(factory.config);
-  factory.make = [](const Config& config) -> Result<std::unique_ptr<profagent::Provider>> {
-    PROFAGENT_ASSIGN_OR_RETURN(Transforms transforms, profagent::torch_tk::transforms_from_config(config));
-    IdxOptions options;
-    options.images = config.get_path("images");
-    options.labels = config.get_path("labels");
-    options.limit = profagent::datasets::limit_from_config(config);
-    if (config.has("num_classes")) options.num_classes = config.get_int("num_classes");
-    return load_idx(options, transforms);
-  };
+  static const profagent::OptionsSchema<IdxOptions> schema = [] {
+    using O = IdxOptions;
+    profagent::OptionsSchema<O> s;
+    s.field_without_default("images", &O::images)
+        .required()
+        .describe("the IDX images file (magic 0x00000803), e.g. t10k-images-idx3-ubyte.gz");
+    s.field_without_default("labels", &O::labels)
+        .required()
+        .describe("the IDX labels file (magic 0x00000801), e.g. t10k-labels-idx1-ubyte.gz");
+    profagent::datasets::add_limit_field(s, &O::limit);
+    s.field_without_default("num_classes", &O::num_classes)
+        .min(1)
+        .describe("number of classes; labels at or above it are refused. Default: the largest label + 1");
+    s.fields_from(&O::transforms, profagent::torch_tk::add_transform_fields, profagent::torch_tk::transforms_from_config);
+    return s;
+  }();
+  profagent::bind_provider_options<IdxOptions>(
+      factory, schema, [](IdxOptions options) { return load_idx(options, options.transforms); });
   return factory;
 }
 

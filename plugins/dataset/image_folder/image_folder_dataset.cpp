@@ -34,7 +34,6 @@
 namespace {
 
 namespace fs = std::filesystem;
-using profagent::Config;
 using profagent::ConfigType;
 using profagent::ErrorCode;
 using profagent::Json;
@@ -57,9 +56,10 @@ struct Sample {
 
 struct ImageFolderOptions {
   fs::path root;
-  std::vector<std::string> extensions;  // lower case, without the dot
+  std::vector<std::string> extensions = {"jpg", "jpeg", "png"};  // lower case, without the dot
   int channels_in = 3;
-  std::int64_t limit = 0;
+  std::int64_t limit = 0;  // 0: all
+  Transforms transforms;
 };
 
 // The sorted class directories and, per class, its image files sorted by path.
@@ -200,34 +200,36 @@ profagent::ProviderFactory make_image_folder_factory() {
   factory.summary =
       "A directory of class sub-directories of JPEG/PNG images (torchvision's ImageFolder layout); "
       "needs center_crop so that batches have one shape.";
-  factory.config.add("root", ConfigType::kPath)
-      .required()
-      .describe("the directory whose sub-directories are the classes (sorted by name: label 0, 1, ...)");
-  factory.config.add("extensions", ConfigType::kList)
-      .element(ConfigType::kString)
-      .min(1)
-      .default_value(Json::array({"jpg", "jpeg", "png"}))
-      .describe("file extensions that are images (case-insensitive, with or without the dot)");
-  factory.config.add("channels_in", ConfigType::kEnum)
-      .choices({"1", "3"})
-      .default_value("3")
-      .describe("decode as grey (1) or RGB (3); the `channels` transform may then replicate 1 -> 3");
-  profagent::datasets::add_limit_field(factory.config);
-  profagent::torch_tk::add_transform_fields(factory.config);
-  factory.make = [](const Config& config) -> Result<std::unique_ptr<profagent::Provider>> {
-    PROFAGENT_ASSIGN_OR_RETURN(Transforms transforms, profagent::torch_tk::transforms_from_config(config));
-    ImageFolderOptions options;
-    options.root = config.get_path("root");
-    for (const Json& value : config.get_list("extensions")) {
-      std::string extension = lower(value.get<std::string>());
-      if (!extension.empty() && extension.front() == '.') extension.erase(0, 1);
-      if (extension.empty()) return Status(ErrorCode::kInvalidArgument, "extensions: an extension is empty");
-      options.extensions.push_back(extension);
-    }
-    options.channels_in = config.get_string("channels_in") == "1" ? 1 : 3;
-    options.limit = profagent::datasets::limit_from_config(config);
-    return load_image_folder(options, transforms);
-  };
+  static const profagent::OptionsSchema<ImageFolderOptions> schema = [] {
+    using O = ImageFolderOptions;
+    profagent::OptionsSchema<O> s;
+    s.field_without_default("root", &O::root)
+        .required()
+        .describe("the directory whose sub-directories are the classes (sorted by name: label 0, 1, ...)");
+    s.field("extensions", &O::extensions)
+        .min(1)
+        .describe("file extensions that are images (case-insensitive, with or without the dot)");
+    s.field_with("channels_in", ConfigType::kEnum,
+                 [](const Json& value, O& options) {
+                   options.channels_in = value.get<std::string>() == "1" ? 1 : 3;
+                   return Status::ok();
+                 })
+        .choices({"1", "3"})
+        .default_value(std::to_string(O{}.channels_in))
+        .describe("decode as grey (1) or RGB (3); the `channels` transform may then replicate 1 -> 3");
+    profagent::datasets::add_limit_field(s, &O::limit);
+    s.fields_from(&O::transforms, profagent::torch_tk::add_transform_fields, profagent::torch_tk::transforms_from_config);
+    return s;
+  }();
+  profagent::bind_provider_options<ImageFolderOptions>(
+      factory, schema, [](ImageFolderOptions options) -> Result<std::unique_ptr<profagent::Provider>> {
+        for (std::string& extension : options.extensions) {  // as scan() compares them
+          extension = lower(extension);
+          if (!extension.empty() && extension.front() == '.') extension.erase(0, 1);
+          if (extension.empty()) return Status(ErrorCode::kInvalidArgument, "extensions: an extension is empty");
+        }
+        return load_image_folder(options, options.transforms);
+      });
   return factory;
 }
 

@@ -46,11 +46,12 @@ ProviderFactory make_bn_scale_factory() {
   factory.id = "bn_scale";
   factory.interface = torch_tk::kImportanceInterface;
   factory.summary = "|γ| of the group's BatchNorm/LayerNorm/GroupNorm scale (Network Slimming)";
-  add_common_fields(factory.config, /*with_roles=*/false);
-  factory.make = [](const Config& config) -> Result<std::unique_ptr<Provider>> {
-    PROFAGENT_ASSIGN_OR_RETURN(CommonOptions options, common_options(config, /*with_roles=*/false));
-    return std::unique_ptr<Provider>(std::make_unique<BnScaleCriterion>(std::move(options)));
-  };
+  static const OptionsSchema<CommonOptions> schema = [] {
+    OptionsSchema<CommonOptions> s;
+    add_common_fields(s, /*with_roles=*/false);  // scores the norm members alone
+    return s;
+  }();
+  bind_provider_options<BnScaleCriterion>(factory, schema);
   return factory;
 }
 

@@ -5,20 +5,50 @@
 #include <vector>
 
 #include "profagent/config_schema.hpp"
+#include "profagent/options.hpp"
 #include "profagent/provider.hpp"
 #include "profagent/torch/importance.hpp"
 
 namespace profagent::importance {
 
-// `normalize` (none|mean|max|sum, default mean as Torch-Pruning's normalizer) and, when `with_roles`,
-// `roles` (the member roles a criterion scores, default producer, consumer, norm).
-void add_common_fields(ConfigSchema& schema, bool with_roles);
-
 struct CommonOptions {
   torch_tk::ScoreNormalization normalization = torch_tk::ScoreNormalization::kMean;
-  std::vector<std::string> roles;
+  std::vector<std::string> roles = {torch_tk::kRoleProducer, torch_tk::kRoleConsumer, torch_tk::kRoleNorm};
 };
-Result<CommonOptions> common_options(const Config& config, bool with_roles);
+
+// The name of CommonOptions' initial normalization (the `normalize` default).
+inline const char* default_normalization() { return torch_tk::to_string(CommonOptions{}.normalization); }
+
+// Declares `normalize` (none|mean|max|sum, default mean as Torch-Pruning's normalizer) and, when
+// `with_roles`, `roles` (the member roles a criterion scores, default producer, consumer, norm) on the
+// schema of a criterion whose options derive from CommonOptions.
+template <class Options>
+void add_common_fields(OptionsSchema<Options>& schema, bool with_roles) {
+  schema
+      .field_with("normalize", ConfigType::kEnum,
+                  [](const Json& value, Options& options) -> Status {
+                    PROFAGENT_ASSIGN_OR_RETURN(options.normalization,
+                                               torch_tk::parse_score_normalization(value.get<std::string>()));
+                    return Status::ok();
+                  })
+      .choices({"none", "mean", "max", "sum"})
+      .default_value(default_normalization())
+      .describe(
+          "divide a group's scores by their mean, max or sum, so that groups compare in a global "
+          "ranking (the order within a group never changes); none keeps raw values");
+  if (!with_roles) return;
+  ConfigField role;
+  role.type = ConfigType::kEnum;
+  role.choices = {torch_tk::kRoleProducer, torch_tk::kRoleConsumer, torch_tk::kRoleNorm, torch_tk::kRoleBias,
+                  torch_tk::kRoleOther};
+  schema.field("roles", &CommonOptions::roles)
+      .element(role)
+      .min(1)
+      .describe(
+          "the group members that count: producer (output dim of conv/linear), consumer (input dim), "
+          "norm (BN/LN/GN scale), bias (biases and norm shifts), other (class token, position "
+          "embedding)");
+}
 
 ProviderFactory make_magnitude_factory(const std::string& id, double p);  // "l1" (p = 1), "l2" (p = 2)
 ProviderFactory make_bn_scale_factory();

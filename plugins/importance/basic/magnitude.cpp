@@ -44,11 +44,14 @@ ProviderFactory make_magnitude_factory(const std::string& id, double p) {
   factory.interface = torch_tk::kImportanceInterface;
   factory.summary = p == 1.0 ? "L1 magnitude: Σ|w| of each unit's weights in the group's members"
                              : "L2 magnitude: Σw² of each unit's weights in the group's members";
-  add_common_fields(factory.config, /*with_roles=*/true);
-  factory.make = [p](const Config& config) -> Result<std::unique_ptr<Provider>> {
-    PROFAGENT_ASSIGN_OR_RETURN(CommonOptions options, common_options(config, /*with_roles=*/true));
+  static const OptionsSchema<CommonOptions> schema = [] {
+    OptionsSchema<CommonOptions> s;
+    add_common_fields(s, /*with_roles=*/true);
+    return s;
+  }();
+  bind_provider_options<CommonOptions>(factory, schema, [p](CommonOptions options) -> Result<std::unique_ptr<Provider>> {
     return std::unique_ptr<Provider>(std::make_unique<MagnitudeCriterion>(p, std::move(options)));
-  };
+  });
   return factory;
 }
 

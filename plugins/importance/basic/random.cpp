@@ -24,6 +24,10 @@ std::uint64_t fnv1a(const std::string& text) {
   return hash;
 }
 
+struct RandomOptions {
+  std::uint64_t seed = 0;
+};
+
 class RandomCriterion : public torch_tk::ImportanceCriterion {
  public:
   explicit RandomCriterion(std::uint64_t seed) : seed_(seed) {}
@@ -51,11 +55,14 @@ ProviderFactory make_random_factory() {
   factory.id = "random";
   factory.interface = torch_tk::kImportanceInterface;
   factory.summary = "uniform random scores in [0, 1), reproducible from the seed and the group's name";
-  factory.config.add("seed", ConfigType::kInt).min(0).default_value(0).describe("random seed");
-  factory.make = [](const Config& config) -> Result<std::unique_ptr<Provider>> {
-    return std::unique_ptr<Provider>(
-        std::make_unique<RandomCriterion>(static_cast<std::uint64_t>(config.get_int("seed"))));
-  };
+  static const OptionsSchema<RandomOptions> schema = [] {
+    OptionsSchema<RandomOptions> s;
+    s.field("seed", &RandomOptions::seed).min(0).describe("random seed");
+    return s;
+  }();
+  bind_provider_options<RandomOptions>(factory, schema, [](RandomOptions options) -> Result<std::unique_ptr<Provider>> {
+    return std::unique_ptr<Provider>(std::make_unique<RandomCriterion>(options.seed));
+  });
   return factory;
 }
 

@@ -44,6 +44,10 @@ class TaylorCriterion : public torch_tk::ImportanceCriterion {
   CommonOptions options_;
 };
 
+struct TaylorOptions : CommonOptions {
+  bool multivariable = true;
+};
+
 }  // namespace
 
 ProviderFactory make_taylor_factory() {
@@ -51,15 +55,17 @@ ProviderFactory make_taylor_factory() {
   factory.id = "taylor";
   factory.interface = torch_tk::kImportanceInterface;
   factory.summary = "first-order Taylor |Σ w·g| per unit (needs gradients from calibration batches)";
-  add_common_fields(factory.config, /*with_roles=*/true);
-  factory.config.add("multivariable", ConfigType::kBool)
-      .default_value(true)
-      .describe("true: |Σ w·g| over a unit's weights (they are removed together); false: Σ|w·g|");
-  factory.make = [](const Config& config) -> Result<std::unique_ptr<Provider>> {
-    PROFAGENT_ASSIGN_OR_RETURN(CommonOptions options, common_options(config, /*with_roles=*/true));
-    return std::unique_ptr<Provider>(
-        std::make_unique<TaylorCriterion>(config.get_bool("multivariable"), std::move(options)));
-  };
+  static const OptionsSchema<TaylorOptions> schema = [] {
+    OptionsSchema<TaylorOptions> s;
+    add_common_fields(s, /*with_roles=*/true);
+    s.field("multivariable", &TaylorOptions::multivariable)
+        .describe("true: |Σ w·g| over a unit's weights (they are removed together); false: Σ|w·g|");
+    return s;
+  }();
+  bind_provider_options<TaylorOptions>(factory, schema, [](TaylorOptions options) -> Result<std::unique_ptr<Provider>> {
+    const bool multivariable = options.multivariable;
+    return std::unique_ptr<Provider>(std::make_unique<TaylorCriterion>(multivariable, std::move(options)));
+  });
   return factory;
 }
 

@@ -17,7 +17,7 @@ namespace spdlog {
 class logger;
 }
 
-namespace profagent {
+PROFAGENT_ABI_NAMESPACE_BEGIN
 
 struct PortSpec {
   std::string name;
@@ -27,9 +27,9 @@ struct PortSpec {
 };
 
 // What a running agent sees of the kernel. Implemented by the kernel; plugins only call it.
-class AgentContext {
+class PROFAGENT_SDK_API AgentContext {
  public:
-  virtual ~AgentContext();
+  virtual ~AgentContext();  // the key function, in the SDK
 
   virtual const std::string& stage_id() const = 0;  // e.g. "prune", or "refine/prune" inside a loop
   virtual int iteration() const = 0;                // loop iteration (1-based), 0 outside loops
@@ -82,26 +82,37 @@ class AgentContext {
   }
 };
 
-class Agent {
+class PROFAGENT_SDK_API Agent {
  public:
-  virtual ~Agent();
-  // Exceptions thrown here are caught by the kernel and reported as kRuntime with the stage's context.
+  virtual ~Agent();  // the key function, in the SDK
+
+  // What the kernel calls (non-virtual, in the SDK): run(context), with anything it throws turned into
+  // a Status — "agent 'AGENT_ID' threw: <what()>" (kRuntime; a StatusError keeps its code), e.g. a
+  // Config getter's "config key 'ratio' is not set" — so no exception leaves the plugin through the
+  // kernel. The kernel adds the stage and its location as context frames.
+  Status execute(AgentContext& context, const std::string& agent_id) noexcept;
+
+  // What an agent implements. Return a Status for errors; an exception is caught by execute().
   virtual Status run(AgentContext& context) = 0;
 };
 
 using AgentMaker = std::function<Result<std::unique_ptr<Agent>>(const Config& config)>;
 
-struct AgentFactory {
+struct PROFAGENT_SDK_API AgentFactory {
   std::string id;    // the name a workflow's `agent:` uses, e.g. "pruning"
   std::string role;  // what the stage does, e.g. "acquisition", "profiling", "analysis"
   std::string summary;
   std::vector<PortSpec> inputs;
   std::vector<PortSpec> outputs;
   ConfigSchema config;
-  AgentMaker make;
+  AgentMaker make;  // called by the kernel only through make_agent() below
 
   const PortSpec* find_input(const std::string& name) const;
   const PortSpec* find_output(const std::string& name) const;
 };
 
-}  // namespace profagent
+// Calls factory.make(config) and turns anything it throws into a Status ("making agent 'ID' threw:
+// ..."); a null agent from an ok Result is refused too. The kernel makes agents only through this.
+PROFAGENT_SDK_API Result<std::unique_ptr<Agent>> make_agent(const AgentFactory& factory, const Config& config) noexcept;
+
+PROFAGENT_ABI_NAMESPACE_END

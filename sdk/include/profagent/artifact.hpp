@@ -11,7 +11,7 @@
 #include "profagent/json.hpp"
 #include "profagent/status.hpp"
 
-namespace profagent {
+PROFAGENT_ABI_NAMESPACE_BEGIN
 
 namespace kinds {
 constexpr const char* kModel = "model";
@@ -27,16 +27,18 @@ constexpr const char* kAny = "any";
 }  // namespace kinds
 
 // The kinds the SDK knows. Plugins may use other kinds; ports are matched by exact name.
-const std::vector<std::string>& builtin_artifact_kinds();
-bool port_kinds_compatible(const std::string& output_kind, const std::string& input_kind);
+PROFAGENT_SDK_API const std::vector<std::string>& builtin_artifact_kinds();
+PROFAGENT_SDK_API bool port_kinds_compatible(const std::string& output_kind, const std::string& input_kind);
 
-class Artifact {
+// Implemented by plugins (and the SDK's libraries); dynamic_cast across libraries, so exported whole.
+class PROFAGENT_SDK_API Artifact {
  public:
-  virtual ~Artifact();
+  virtual ~Artifact();  // the key function, in the SDK
   virtual std::string kind() const = 0;
   virtual Json summary() const = 0;
   // Writes the artifact's payload into `dir` (which exists and is empty). The kernel writes
   // `artifact.json` (kind + summary) beside it and makes the whole directory appear atomically.
+  // The kernel calls it only through save_artifact, which turns an exception into a Status.
   virtual Status save(const std::filesystem::path& dir) const = 0;
 };
 
@@ -44,9 +46,10 @@ using ArtifactPtr = std::shared_ptr<const Artifact>;
 
 // An artifact that is one JSON document: plans, metrics, decisions, histories, shape specs,
 // profiles and generic JSON all use it. The summary is the document itself.
-class JsonArtifact : public Artifact {
+class PROFAGENT_SDK_API JsonArtifact : public Artifact {
  public:
   JsonArtifact(std::string kind, Json data) : kind_(std::move(kind)), data_(std::move(data)) {}
+  ~JsonArtifact() override;  // the key function, in the SDK
   std::string kind() const override { return kind_; }
   Json summary() const override { return data_; }
   Status save(const std::filesystem::path& dir) const override;  // writes data.json
@@ -62,12 +65,14 @@ class JsonArtifact : public Artifact {
 // plugins register loaders for kinds of their own through the Registrar.
 using ArtifactLoader = std::function<Result<ArtifactPtr>(const std::string& kind, const std::filesystem::path& dir)>;
 
-void register_artifact_loader(const std::string& kind, ArtifactLoader loader);
+PROFAGENT_SDK_API void register_artifact_loader(const std::string& kind, ArtifactLoader loader);
 // Reads `artifact.json` in `dir` for the kind, then calls that kind's loader (JSON loader when the
 // kind has none registered and the directory holds data.json).
-Result<ArtifactPtr> load_artifact(const std::filesystem::path& dir);
+PROFAGENT_SDK_API Result<ArtifactPtr> load_artifact(const std::filesystem::path& dir);
 // Writes artifact.json and the payload of `artifact` into `dir`, atomically: into a sibling temp
-// directory first, renamed to `dir` when complete. `dir` must not exist.
-Status save_artifact(const Artifact& artifact, const std::filesystem::path& dir);
+// directory first, renamed to `dir` when complete. `dir` must not exist. Anything that
+// artifact.save(), kind() or summary() throws becomes a Status ("saving a 'KIND' artifact threw: ...")
+// and the temporary directory is removed: `dir` is then absent, never half-written.
+PROFAGENT_SDK_API Status save_artifact(const Artifact& artifact, const std::filesystem::path& dir) noexcept;
 
-}  // namespace profagent
+PROFAGENT_ABI_NAMESPACE_END

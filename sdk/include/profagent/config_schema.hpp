@@ -14,11 +14,11 @@
 #include "profagent/json.hpp"
 #include "profagent/status.hpp"
 
-namespace profagent {
+PROFAGENT_ABI_NAMESPACE_BEGIN
 
 enum class ConfigType { kBool, kInt, kFloat, kString, kPath, kDuration, kEnum, kList, kMap };
 
-const char* to_string(ConfigType type);
+PROFAGENT_SDK_API const char* to_string(ConfigType type);
 
 struct ConfigField {
   std::string name;
@@ -43,7 +43,7 @@ struct ConfigIssue {
 class ConfigSchema;
 
 // Fluent setters for the field just added: schema.add("ratio", ConfigType::kFloat).range(0, 1)...
-class ConfigFieldBuilder {
+class PROFAGENT_SDK_API ConfigFieldBuilder {
  public:
   ConfigFieldBuilder(ConfigSchema* schema, std::size_t index) : schema_(schema), index_(index) {}
   ConfigFieldBuilder& describe(std::string text);
@@ -65,7 +65,9 @@ class ConfigFieldBuilder {
 
 // A validated configuration: every declared key that has a value (given or default), normalized:
 // ints as integers, floats as numbers, durations as seconds (number), paths and strings as strings.
-class Config {
+// The getters throw StatusError naming the key ("config key 'ratio' is not set", "... holds a string,
+// not a number"); inside Agent::run and a factory's make the SDK's wrappers turn it into a Status.
+class PROFAGENT_SDK_API Config {
  public:
   Config() = default;
   Config(Json values, std::vector<std::string> secret_keys)
@@ -91,7 +93,7 @@ class Config {
   std::vector<std::string> secret_keys_;
 };
 
-class ConfigSchema {
+class PROFAGENT_SDK_API ConfigSchema {
  public:
   ConfigFieldBuilder add(std::string name, ConfigType type);
 
@@ -112,6 +114,6 @@ class ConfigSchema {
 };
 
 // Parses "90s", "1.5m", "250ms", "2h", "100us" or a bare number of seconds.
-Result<double> parse_duration_seconds(const std::string& text);
+PROFAGENT_SDK_API Result<double> parse_duration_seconds(const std::string& text);
 
-}  // namespace profagent
+PROFAGENT_ABI_NAMESPACE_END

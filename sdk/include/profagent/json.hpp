@@ -1,7 +1,9 @@
 #pragma once
 #include <nlohmann/json.hpp>
 
-namespace profagent {
+#include "profagent/version.hpp"
+
+PROFAGENT_ABI_NAMESPACE_BEGIN
 // Ordered so that summaries, reports and saved workflows keep the order a person wrote or built.
 using Json = nlohmann::ordered_json;
-}  // namespace profagent
+PROFAGENT_ABI_NAMESPACE_END

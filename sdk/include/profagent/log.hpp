@@ -4,12 +4,14 @@
 #include <memory>
 #include <spdlog/spdlog.h>
 
-namespace profagent {
+#include "profagent/version.hpp"
+
+PROFAGENT_ABI_NAMESPACE_BEGIN
 
 // The process-wide logger; the kernel installs its own at start-up, a default stderr logger
 // is used before that (e.g. in unit tests of plugin code).
-spdlog::logger& log();
-std::shared_ptr<spdlog::logger> logger_ptr();
-void set_logger(std::shared_ptr<spdlog::logger> logger);
+PROFAGENT_SDK_API spdlog::logger& log();
+PROFAGENT_SDK_API std::shared_ptr<spdlog::logger> logger_ptr();
+PROFAGENT_SDK_API void set_logger(std::shared_ptr<spdlog::logger> logger);
 
-}  // namespace profagent
+PROFAGENT_ABI_NAMESPACE_END

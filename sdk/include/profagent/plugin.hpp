@@ -14,6 +14,7 @@
 
 #include "profagent/agent.hpp"
 #include "profagent/artifact.hpp"
+#include "profagent/extension.hpp"
 #include "profagent/provider.hpp"
 #include "profagent/version.hpp"
 
@@ -65,23 +66,28 @@ typedef struct profagent_plugin_descriptor_t {
 
 #define PROFAGENT_DESCRIPTOR_SYMBOL "profagent_plugin_descriptor"
 
-namespace profagent {
+PROFAGENT_ABI_NAMESPACE_BEGIN
 
 // Collects what one plugin registers. The kernel commits it only when registration succeeded.
-class Registrar {
+class PROFAGENT_SDK_API Registrar {
  public:
   void add_agent(AgentFactory factory);
   void add_provider(ProviderFactory factory);
   void add_artifact_loader(const std::string& kind, ArtifactLoader loader);
+  // An entry of an extension point (extension.hpp): through the typed wrapper of the library that
+  // owns the point (profagent::torch_tk::add_prune_rule, add_mac_rule), not directly.
+  void add_extension(const std::string& point, const std::string& name, std::shared_ptr<const void> value);
 
   std::vector<AgentFactory>& agents() { return agents_; }
   std::vector<ProviderFactory>& providers() { return providers_; }
   std::vector<std::pair<std::string, ArtifactLoader>>& artifact_loaders() { return loaders_; }
+  std::vector<Extension>& extensions() { return extensions_; }
 
  private:
   std::vector<AgentFactory> agents_;
   std::vector<ProviderFactory> providers_;
   std::vector<std::pair<std::string, ArtifactLoader>> loaders_;
+  std::vector<Extension> extensions_;
 };
 
 namespace detail {
@@ -106,7 +112,7 @@ int call_register(Fn fn, void* registrar, char* error_buffer, unsigned long erro
 }
 }  // namespace detail
 
-}  // namespace profagent
+PROFAGENT_ABI_NAMESPACE_END
 
 #define PROFAGENT_PLUGIN(PLUGIN_ID, PLUGIN_VERSION, REGISTER_FUNCTION)                              \
   static int profagent_register_trampoline_(void* registrar, char* error_buffer,                   \

@@ -10,21 +10,28 @@
 #include "profagent/config_schema.hpp"
 #include "profagent/status.hpp"
 
-namespace profagent {
+PROFAGENT_ABI_NAMESPACE_BEGIN
 
-class Provider {
+// The base of every provider interface class; dynamic_cast across libraries, so exported whole.
+class PROFAGENT_SDK_API Provider {
  public:
-  virtual ~Provider();
+  virtual ~Provider();  // the key function, in the SDK
 };
 
 using ProviderMaker = std::function<Result<std::unique_ptr<Provider>>(const Config& config)>;
 
-struct ProviderFactory {
+struct PROFAGENT_SDK_API ProviderFactory {
   std::string id;         // unique among providers of the same interface, e.g. "openai"
   std::string interface;  // e.g. "llm"
   std::string summary;
   ConfigSchema config;
-  ProviderMaker make;
+  ProviderMaker make;  // called by the kernel only through make_provider() below
 };
 
-}  // namespace profagent
+// Calls factory.make(config) and turns anything it throws into a Status ("making provider 'ID' threw:
+// ..."); a null provider from an ok Result is refused too. The kernel makes providers only through
+// this (AgentContext::make_provider), so no exception of a provider's factory leaves it.
+PROFAGENT_SDK_API Result<std::unique_ptr<Provider>> make_provider(const ProviderFactory& factory,
+                                                                  const Config& config) noexcept;
+
+PROFAGENT_ABI_NAMESPACE_END

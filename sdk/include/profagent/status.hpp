@@ -2,6 +2,7 @@
 // Errors are values at every boundary (plugin calls, workflow parsing, I/O). A Status carries a code,
 // a message and context frames added on the way out ("stage 'prune'", "wf.yaml:12:5"), so the final
 // message says what failed and where without anyone re-wrapping strings by hand.
+#include <exception>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -9,7 +10,9 @@
 #include <variant>
 #include <vector>
 
-namespace profagent {
+#include "profagent/version.hpp"
+
+PROFAGENT_ABI_NAMESPACE_BEGIN
 
 enum class ErrorCode {
   kOk = 0,
@@ -26,9 +29,9 @@ enum class ErrorCode {
   kInternal,         // a bug: an invariant did not hold
 };
 
-const char* to_string(ErrorCode code);
+PROFAGENT_SDK_API const char* to_string(ErrorCode code);
 
-class [[nodiscard]] Status {
+class [[nodiscard]] PROFAGENT_SDK_API Status {
  public:
   Status() = default;  // ok
   Status(ErrorCode code, std::string message) : code_(code), message_(std::move(message)) {}
@@ -101,9 +104,12 @@ class [[nodiscard]] Result {
 };
 
 // Thrown only inside one component (e.g. deep in a parser) and turned into a Status at its boundary.
-class StatusError : public std::exception {
+// Its key function (the destructor) is in the SDK, so that a catch in a plugin or the kernel matches
+// what the SDK throws (Config getters, ConfigSchema::add).
+class PROFAGENT_SDK_API StatusError : public std::exception {
  public:
   explicit StatusError(Status status) : status_(std::move(status)), text_(status_.to_string()) {}
+  ~StatusError() override;
   const Status& status() const { return status_; }
   const char* what() const noexcept override { return text_.c_str(); }
 
@@ -112,7 +118,19 @@ class StatusError : public std::exception {
   std::string text_;
 };
 
-}  // namespace profagent
+// The status of work stopped because the user asked (SIGINT): "<activity> cancelled <where>".
+inline Status cancelled_status(const std::string& activity, const std::string& where = "") {
+  return Status(ErrorCode::kCancelled, activity + " cancelled" + (where.empty() ? "" : " " + where));
+}
+
+// Only inside a catch block: the exception being handled as a Status whose message is
+// "<what_threw>: <what()>" (kRuntime; a StatusError keeps its code and context frames), or
+// "<what_threw> a non-standard exception". E.g. status_of_current_exception("agent 'prune' threw").
+// The SDK's wrappers (Agent::execute, make_agent, make_provider, save_artifact) use it; plugin code may
+// too, around a call into code that throws.
+PROFAGENT_SDK_API Status status_of_current_exception(const std::string& what_threw) noexcept;
+
+PROFAGENT_ABI_NAMESPACE_END
 
 // Early return on error, for functions returning Status or Result<T>.
 #define PROFAGENT_RETURN_IF_ERROR(expr)                  \

@@ -228,4 +228,25 @@ std::vector<std::vector<std::int64_t>> sequential_batches(std::int64_t size, std
   return batches;
 }
 
+Result<std::pair<std::string, Json>> split_dataset_config(const Json& dataset, const std::string& key) {
+  if (!dataset.is_object())
+    return Status(ErrorCode::kInvalidArgument, key + ": expected a map with a 'format', got " + dataset.dump());
+  if (!dataset.contains("format") || !dataset["format"].is_string() ||
+      dataset["format"].get<std::string>().empty())
+    return Status(ErrorCode::kInvalidArgument,
+                  key + ".format is required: the dataset provider to read it with (idx, cifar, image_folder)");
+  Json rest = dataset;
+  rest.erase("format");
+  return std::make_pair(dataset["format"].get<std::string>(), std::move(rest));
+}
+
+Result<std::unique_ptr<Dataset>> make_dataset(AgentContext& context, const Json& dataset, const std::string& key) {
+  PROFAGENT_ASSIGN_OR_RETURN(auto split, split_dataset_config(dataset, key));
+  auto made = context.make_provider_as<Dataset>(kDatasetInterface, split.first, split.second);
+  if (!made) return std::move(made).take_status().with_context("making the dataset '" + split.first + "' (`" + key + "`)");
+  if (made.value()->info().size <= 0)
+    return Status(ErrorCode::kInvalidArgument, "`" + key + "` (" + made.value()->info().source + ") is empty");
+  return std::move(made).value();
+}
+
 }  // namespace profagent::torch_tk

@@ -1,4 +1,5 @@
 #include "profagent/torch/importance.hpp"
+#include "profagent/torch/model_io.hpp"
 
 #include <algorithm>
 #include <string>
@@ -16,12 +17,6 @@ bool ends_with(const std::string& text, const std::string& suffix) {
 
 std::string where(const ImportanceGroup& group, const ImportanceMember& member) {
   return "group '" + group.name + "': member '" + member.param + "'";
-}
-
-std::string shape_text(c10::IntArrayRef sizes) {
-  std::string text = "[";
-  for (std::size_t i = 0; i < sizes.size(); ++i) text += (i ? ", " : "") + std::to_string(sizes[i]);
-  return text + "]";
 }
 
 std::string join(const std::vector<std::string>& items) {

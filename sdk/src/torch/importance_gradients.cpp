@@ -7,16 +7,11 @@
 
 #include "profagent/log.hpp"
 #include "profagent/torch/importance.hpp"
+#include "profagent/torch/model_io.hpp"
 
 namespace profagent::torch_tk {
 
 namespace {
-
-std::string shape_text(c10::IntArrayRef sizes) {
-  std::string text = "[";
-  for (std::size_t i = 0; i < sizes.size(); ++i) text += (i ? ", " : "") + std::to_string(sizes[i]);
-  return text + "]";
-}
 
 // What compute_gradients changes in a module, put back on every way out (errors included), because
 // the caller's model is usually a shared artifact or the one about to be pruned.
@@ -101,12 +96,11 @@ Result<torch::Tensor> batch_loss(torch::jit::Module& module, std::size_t index, 
   try {
     output = module.forward({inputs});
   } catch (const std::exception& error) {
-    return Status(ErrorCode::kRuntime, where + ": the model's forward failed: " + std::string(error.what()));
+    return Status(ErrorCode::kRuntime, where + ": the model's forward failed: " + torch_error_reason(error));
   }
-  if (!output.isTensor())
-    return Status(ErrorCode::kInvalidArgument,
-                  where + ": the model returns " + output.tagKind() + ", not a logits tensor [N, classes]");
-  torch::Tensor logits = output.toTensor();
+  auto selected = select_output(output, "", "model");
+  if (!selected) return std::move(selected).take_status().with_context(where);
+  torch::Tensor logits = selected.value();
   if (logits.dim() != 2 || logits.size(0) != inputs.size(0) || !logits.is_floating_point())
     return Status(ErrorCode::kInvalidArgument,
                   where + ": the model's output is " + shape_text(logits.sizes()) + " " +

@@ -1,9 +1,10 @@
-#include "profagent/model_artifact.hpp"
+#include "profagent/torch/model_artifact.hpp"
 
 #include <torch/script.h>
 #include <unistd.h>
 
 #include "profagent/fs.hpp"
+#include "profagent/plugin.hpp"
 
 namespace profagent {
 
@@ -41,6 +42,18 @@ Status ModelArtifact::save(const fs::path& dir) const {
   return Status::ok();
 }
 
+Json derived_provenance(const Json& parent, const std::string& stage) {
+  Json provenance = Json::object();
+  for (const char* key : {"source", "format", "device", "methods"})
+    if (parent.contains(key)) provenance[key] = parent[key];
+  provenance["eval"] = true;
+  Json derived_from{{"stage", stage}};
+  for (const char* key : {"path", "sha256", "params"})
+    if (parent.contains(key)) derived_from[key] = parent[key];
+  provenance["derived_from"] = std::move(derived_from);
+  return provenance;
+}
+
 Result<ArtifactPtr> load_model_artifact(const fs::path& dir) {
   auto header = read_json(dir / "artifact.json");
   if (!header) return std::move(header).take_status();
@@ -57,6 +70,12 @@ Result<ArtifactPtr> load_model_artifact(const fs::path& dir) {
   } catch (const std::exception& e) {
     return Status(ErrorCode::kParseError, "cannot load the TorchScript model " + file.string() + ": " + e.what());
   }
+}
+
+void add_model_artifact_loader(Registrar& registrar) {
+  registrar.add_artifact_loader(kinds::kModel, [](const std::string&, const fs::path& dir) {
+    return load_model_artifact(dir);
+  });
 }
 
 }  // namespace profagent

@@ -1,7 +1,7 @@
 #pragma once
 // The parsed workflow (DESIGN §4). Values are already interpolated (${vars.x}, ${env:NAME},
-// ${run.dir}); every node keeps its file:line:col so that the validator and the executor can point
-// at the YAML that caused an error.
+// ${run.dir}, ${resources.NAME}); every node keeps its file:line:col so that the validator and the
+// executor can point at the YAML that caused an error.
 #include <map>
 #include <memory>
 #include <optional>
@@ -27,12 +27,21 @@ struct Binding {  // one entry of `inputs:`, `carry:`, `next:` or `outputs:`
   SourceLocation location;  // of the key
 };
 
-// A `with:` block (or a `llm:` backend config): the interpolated JSON value and where each of its
-// nodes came from, keyed by JSON pointer ("" for the block itself, "/ratio", "/layers/0").
+// A value of a `with:` block that was exactly "${resources.NAME}": replaced by the resource's config.
+struct ResourceUse {
+  std::string name;
+  SourceLocation location;  // of the "${resources.NAME}" scalar
+};
+
+// A `with:` block (or a resource's config): the interpolated JSON value and where each of its
+// nodes came from, keyed by JSON pointer ("" for the block itself, "/ratio", "/layers/0"). The nodes
+// of a substituted resource keep the resource's own locations; the pointer of the reference itself
+// keeps the reference's location.
 struct ConfigBlock {
   Json value = Json::object();
   std::map<std::string, SourceLocation> locations;
   SourceLocation location;  // of the block (or of the stage when the block is absent)
+  std::map<std::string, ResourceUse> resources;  // JSON pointer -> the resource substituted there
   SourceLocation locate(const std::vector<std::string>& path) const;  // nearest known node
 };
 
@@ -74,11 +83,22 @@ struct StageSpec {
   bool is_loop() const { return loop != nullptr; }
 };
 
-struct LlmBackendSpec {  // one entry of the top-level `llm:` map
+// The key of a resource's config that names its provider: `format` for "dataset" (what stages'
+// dataset blocks use), `backend` for "llm" (what `llm:` entries use), `id` for any other interface.
+std::string provider_id_key(const std::string& interface);
+
+// A named provider config: one entry of the top-level `resources:` map, or of `llm:` (an alias whose
+// entries are resources of interface "llm"). Stages use it as a whole `with:` value,
+// "${resources.NAME}", or name it where an agent asks for a provider by id (e.g. `llm: planner`).
+struct ResourceSpec {
   std::string name;
-  std::string backend;  // provider id of interface "llm"
-  ConfigBlock config;   // the entry without `backend`
-  SourceLocation location;
+  std::string section;      // "resources" or "llm": where it was declared (messages say which)
+  std::string interface;    // `provider:` ("llm" for entries of `llm:`)
+  std::string provider_id;  // the value of provider_id_key(interface); empty when missing (reported)
+  ConfigBlock value;        // the entry without `provider:`: what "${resources.NAME}" becomes
+  SourceLocation location;  // of the name
+  // The provider's own config: `value` without the id key (what the provider's schema checks).
+  ConfigBlock provider_config() const;
 };
 
 struct Workflow {
@@ -89,7 +109,8 @@ struct Workflow {
   Json vars = Json::object();  // after --set overrides
   std::map<std::string, SourceLocation> var_locations;
   std::vector<std::string> plugin_paths;  // resolved against the workflow file's directory
-  std::vector<LlmBackendSpec> llm;
+  std::vector<ResourceSpec> resources;    // `resources:` and `llm:` entries, in file order
+  const ResourceSpec* find_resource(const std::string& name) const;
   std::vector<StageSpec> stages;
   std::vector<Binding> outputs;
 };

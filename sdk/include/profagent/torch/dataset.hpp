@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "profagent/agent.hpp"
 #include "profagent/config_schema.hpp"
 #include "profagent/json.hpp"
 #include "profagent/provider.hpp"
@@ -70,5 +71,14 @@ std::vector<std::int64_t> calibration_indices(std::int64_t size, std::int64_t co
 
 // Indices 0..size-1 in batches of `batch_size` (the last one may be shorter).
 std::vector<std::vector<std::int64_t>> sequential_batches(std::int64_t size, std::int64_t batch_size);
+
+// A stage's `dataset` config map ({format: idx, images: ..., ...}) split into the provider id (its
+// `format`) and the provider's own config.
+Result<std::pair<std::string, Json>> split_dataset_config(const Json& dataset,
+                                                          const std::string& key = "dataset");
+// Makes the dataset provider that a `dataset` config map names, through the stage's context.
+// An empty dataset is refused. `key` names the config key in errors.
+Result<std::unique_ptr<Dataset>> make_dataset(AgentContext& context, const Json& dataset,
+                                              const std::string& key = "dataset");
 
 }  // namespace profagent::torch_tk
