@@ -170,7 +170,9 @@ TEST_CASE("a correct plugin is loaded with its id, version, SDK version, fingerp
   CHECK(record.id == "good_minimal");
   CHECK(record.version == "1.2.3");
   CHECK(record.sdk_version == PROFAGENT_SDK_VERSION);
-  CHECK(record.fingerprint == profagent::kernel::kernel_build_fingerprint());
+  // good_minimal links only profagent::sdk: its fingerprint says so, and the kernel accepts it.
+  CHECK(record.fingerprint == PROFAGENT_BUILD_FINGERPRINT);
+  CHECK(contains(record.fingerprint, "torch=none"));
   CHECK(record.roles == std::vector<std::string>{"agent:noop", "provider:llm/echo_fixture"});
   CHECK(registry.refused().empty());
   CHECK(registry.origin_of_agent("noop") == canonical(fixture_library("good_minimal")));
