@@ -7,8 +7,9 @@
 #
 #   bench/check_prune_models.sh [BUILD_DIR] [MODEL ...]
 #
-# BUILD_DIR defaults to ./build (needs the profagent_unit_tests target); SIDE is $PROFAGENT_PRUNE_INPUT
-# (default 224). Exports are cached in BUILD_DIR/tests/torchvision_cache. Exit status: the test's.
+# BUILD_DIR defaults to ./build (needs the profagent_torch_tests target); SIDE is $PROFAGENT_PRUNE_INPUT
+# (default 224). Exports are cached in BUILD_DIR/tests/torchvision_cache. Exit status: the test's, and
+# 1 when a model has no row in the table (a test that matched nothing must not pass).
 set -u
 repo=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$repo/build}" && pwd) || exit 2
@@ -17,8 +18,8 @@ models=("$@")
 if [ ${#models[@]} -eq 0 ]; then
   models=(resnet18 resnet50 resnet101 mobilenet_v2 mobilenet_v3_small densenet121 efficientnet_b0)
 fi
-tests="$build/bin/profagent_unit_tests"
-[ -x "$tests" ] || { echo "no $tests: build the profagent_unit_tests target" >&2; exit 2; }
+tests="$build/bin/profagent_torch_tests"
+[ -x "$tests" ] || { echo "no $tests: build the profagent_torch_tests target" >&2; exit 2; }
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 PROFAGENT_PRUNE_MODELS="${models[*]}" PROFAGENT_PRUNE_INPUT="${PROFAGENT_PRUNE_INPUT:-224}" \
@@ -27,6 +28,12 @@ status=$?
 echo "| model | export | pruned groups | params | MACs | graph s | prune s | zero-weight max diff | python max diff | warnings | frozen (top 3) |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
 grep -o 'ROW | .*' "$log" | sed 's/^ROW //'
+for model in "${models[@]}"; do
+  if ! grep -q "ROW | $model |" "$log"; then
+    echo "no row for $model: the test case did not run it" >&2
+    [ $status -ne 0 ] || status=1
+  fi
+done
 if [ $status -ne 0 ]; then
   echo
   echo "FAILED (exit $status):"

@@ -4,7 +4,8 @@
 #   scripts/build.sh            the runtime only
 #   scripts/build.sh --all      everything: also the tests and the benchmarks (scripts/test.sh uses it)
 # Extra CMake options: PROFAGENT_CMAKE_ARGS="-DPROFAGENT_WERROR=ON" (CI sets it); parallelism:
-# PROFAGENT_JOBS (default: the number of cores).
+# PROFAGENT_JOBS (default: the number of cores). Build type: CMAKE_BUILD_TYPE (default Release: no debug
+# information, which costs a fifth of the build time; RelWithDebInfo for a debugger).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR="${PROFAGENT_BUILD_DIR:-build}"
@@ -14,5 +15,5 @@ if [ "${1:-}" = "--all" ]; then TARGET=all; shift; fi
 # ccache (when installed) may reuse objects built with the LibTorch precompiled header.
 export CCACHE_SLOPPINESS="${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}"
 # shellcheck disable=SC2086
-cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-RelWithDebInfo}" ${PROFAGENT_CMAKE_ARGS:-} "$@"
+cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-Release}" ${PROFAGENT_CMAKE_ARGS:-} "$@"
 cmake --build "$BUILD_DIR" -j "$JOBS" --target "$TARGET"

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <ctime>
+#include <optional>
 
 #include "profagent/kernel/blackboard.hpp"
 #include "profagent/kernel/condition.hpp"
@@ -11,6 +12,7 @@
 #include "profagent/log.hpp"
 #include "profagent/version.hpp"
 #include "report_markdown.hpp"
+
 #include "stage_context.hpp"
 
 namespace profagent::kernel {
@@ -177,9 +179,11 @@ struct Executor::State {
     log().info("{} {} ({})", label, display_id, call.agent);
     auto start = Clock::now();
 
+    std::optional<StageContext> context;
     auto fail = [&](Status status, const char* state) {
       store.discard_stage_outputs(stage_path);
       entry.update({{"status", state}, {"seconds", seconds_since(start)}, {"error", status.message()}});
+      if (context) entry["phases"] = context->phases_report();
       add_stage_report(std::move(entry));
       return std::move(status).with_context(where);
     };
@@ -191,17 +195,17 @@ struct Executor::State {
     Status begun = store.begin_stage(stage_path);
     if (!begun) return fail(begun, "failed");
 
-    StageContext context(display_id, scope.iteration(), *factory, config.value(), std::move(inputs).value(),
-                         store.work_dir(stage_path), store.dir(), registry, workflow);
+    context.emplace(display_id, scope.iteration(), *factory, config.value(), std::move(inputs).value(),
+                    store.work_dir(stage_path), store.dir(), registry, workflow);
     // Plugin code is called only through the SDK's wrappers, which turn exceptions into a Status.
     Status ran;
     auto agent = make_agent(*factory, config.value());
     if (!agent) {
       ran = std::move(agent).take_status();
     } else {
-      ran = agent.value()->execute(context, call.agent);
+      ran = agent.value()->execute(*context, call.agent);
     }
-    if (ran.is_ok()) ran = context.check_outputs_complete();
+    if (ran.is_ok()) ran = context->check_outputs_complete();
     if (!ran.is_ok()) {
       bool interrupted = ran.code() == ErrorCode::kCancelled;
       return fail(ran, interrupted ? "interrupted" : "failed");
@@ -209,25 +213,29 @@ struct Executor::State {
 
     Json outputs = Json::object();
     Json ports = Json::array();
-    for (const auto& [port, artifact] : context.outputs()) {
-      Status saved = store.save_output(stage_path, port, *artifact);
-      if (!saved) return fail(saved, "failed");
-      outputs[port] = compact_summary(*artifact);
-      ports.push_back(port);
+    {
+      auto saving = context->phase("save outputs");
+      for (const auto& [port, artifact] : context->outputs()) {
+        Status saved = store.save_output(stage_path, port, *artifact);
+        if (!saved) return fail(saved, "failed");
+        outputs[port] = compact_summary(*artifact);
+        ports.push_back(port);
+      }
     }
     double seconds = seconds_since(start);
     Json record = {{"status", "completed"}, {"stage", display_id}, {"agent", call.agent},
                    {"seconds", seconds}, {"outputs", ports}, {"finished_at", utc_now()}};
     Status marked = store.complete_stage(stage_path, record);
     if (!marked) return fail(marked, "failed");
-    for (const auto& [port, artifact] : context.outputs()) {
+    for (const auto& [port, artifact] : context->outputs()) {
       PROFAGENT_RETURN_IF_ERROR(board.put(scope.own_key(call.id, port), artifact));
       record_metrics(scope.own_key(call.id, port), *artifact);
       record_section(scope.own_key(call.id, port), stage_path, port);
     }
 
     log().info("{} {} completed in {:.2f} s", label, display_id, seconds);
-    entry.update({{"status", "completed"}, {"seconds", seconds}, {"outputs", outputs}});
+    entry.update({{"status", "completed"}, {"seconds", seconds}, {"phases", context->phases_report()},
+                  {"outputs", outputs}});
     add_stage_report(std::move(entry));
     return Status::ok();
   }
@@ -438,7 +446,16 @@ RunOutcome Executor::run() {
   }
   state.report["finished_at"] = utc_now();
   Status written = state.write_report(to_string(outcome.status));
-  if (!written) log().error("could not write report.json: {}", written.to_string());
+  if (!written) {
+    // A run whose final report is missing or stale has not delivered what it promises: it fails.
+    log().error("could not write report.json: {}", written.to_string());
+    if (outcome.status == RunStatus::kCompleted) {
+      outcome.status = RunStatus::kFailed;
+      outcome.error = std::move(written).with_context("writing the final report");
+      state.report["status"] = to_string(outcome.status);
+      state.report["error"] = outcome.error.to_string();
+    }
+  }
   outcome.report = state.report;
   for (const auto& section : state.sections) outcome.report_sections += section.markdown + "\n";
   return outcome;

@@ -55,6 +55,23 @@ void StageContext::progress(const std::string& what, long done, long total) {
     log().info("    {}: {}", stage_id_, what);
 }
 
+void StageContext::record_phase(const std::string& name, double seconds) {
+  log().debug("    {}: phase '{}' took {:.3f} s", stage_id_, name, seconds);
+  for (auto& [known, total] : phases_) {
+    if (known == name) {
+      total += seconds;
+      return;
+    }
+  }
+  phases_.emplace_back(name, seconds);
+}
+
+Json StageContext::phases_report() const {
+  Json phases = Json::array();
+  for (const auto& [name, seconds] : phases_) phases.push_back({{"phase", name}, {"seconds", seconds}});
+  return phases;
+}
+
 Result<std::unique_ptr<Provider>> StageContext::make_provider(const std::string& interface,
                                                               const std::string& provider_id, const Json& config) {
   std::string id = provider_id;

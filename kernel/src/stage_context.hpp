@@ -3,6 +3,8 @@
 #include <chrono>
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "profagent/agent.hpp"
 #include "profagent/kernel/registry.hpp"
@@ -25,8 +27,12 @@ class StageContext : public AgentContext {
   std::filesystem::path run_dir() const override { return run_dir_; }
   bool cancelled() const override;
   void progress(const std::string& what, long done, long total) override;
+  void record_phase(const std::string& name, double seconds) override;
   Result<std::unique_ptr<Provider>> make_provider(const std::string& interface, const std::string& provider_id,
                                                   const Json& config) override;
+
+  // The phases recorded so far, in the order first recorded: [{phase, seconds}].
+  Json phases_report() const;
 
   const std::map<std::string, ArtifactPtr>& outputs() const { return outputs_; }
   // Every non-optional output port was set.
@@ -46,6 +52,7 @@ class StageContext : public AgentContext {
   std::chrono::steady_clock::time_point last_progress_{};
   std::string last_progress_what_;
   long last_progress_tenth_ = -1;
+  std::vector<std::pair<std::string, double>> phases_;
 };
 
 }  // namespace profagent::kernel

@@ -44,6 +44,29 @@ Result<std::unique_ptr<Provider>> make_provider(const ProviderFactory& factory, 
   }
 }
 
+PhaseTimer::PhaseTimer(AgentContext& context, std::string name)
+    : context_(&context), name_(std::move(name)), start_(std::chrono::steady_clock::now()) {}
+
+PhaseTimer::PhaseTimer(PhaseTimer&& other) noexcept
+    : context_(other.context_), name_(std::move(other.name_)), start_(other.start_) {
+  other.context_ = nullptr;
+}
+
+PhaseTimer::~PhaseTimer() { stop(); }
+
+double PhaseTimer::stop() {
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  if (!context_) return seconds;
+  AgentContext* context = context_;
+  context_ = nullptr;
+  try {
+    context->record_phase(name_, seconds);
+  } catch (...) {
+    // A destructor must not throw; losing one timing line is better than terminating the run.
+  }
+  return seconds;
+}
+
 spdlog::logger& AgentContext::log() const { return profagent::log(); }
 
 namespace {

@@ -609,6 +609,16 @@ ConfigFieldBuilder& ConfigFieldBuilder::secret(bool yes) {
   return *this;
 }
 
+ConfigFieldBuilder& ConfigFieldBuilder::names_provider(std::string interface) {
+  field().provider_interface = std::move(interface);
+  return *this;
+}
+
+ConfigFieldBuilder& ConfigFieldBuilder::configures_provider(std::string key) {
+  field().provider_key = std::move(key);
+  return *this;
+}
+
 // ---- Config ----
 
 bool Config::has(const std::string& key) const { return values_.contains(key); }

@@ -2,6 +2,8 @@
 // typed --set, the run directory and report.json.
 #include <doctest/doctest.h>
 
+#include <map>
+
 #include "cli/process.hpp"
 #include "profagent/json.hpp"
 
@@ -25,7 +27,7 @@ Run run_workflow(const std::string& name, const std::string& yaml, std::vector<s
   Run run;
   run.result = run_profagent(args, dir);
   run.run_dir = dir / "run";
-  if (fs::exists(run.run_dir / "report.json")) run.report = Json::parse(slurp(run.run_dir / "report.json"));
+  if (fs::is_regular_file(run.run_dir / "report.json")) run.report = Json::parse(slurp(run.run_dir / "report.json"));
   return run;
 }
 
@@ -73,6 +75,46 @@ outputs: { total: total.sum }
   // progress on stderr: stage i/n and a summary table
   CHECK(run.result.err.find("[3/3] total (add)") != std::string::npos);
   CHECK(run.result.err.find("run completed") != std::string::npos);
+}
+
+TEST_CASE("a stage's timed phases, and the kernel's saving of its outputs, reach report.json and report.md") {
+  auto run = run_workflow("phases", R"(version: 1
+name: phases
+stages:
+  - id: slow
+    agent: counter
+    with: { step: 1, delay: 300ms }
+)");
+  INFO(run.result.err);
+  REQUIRE(run.result.exit_code == 0);
+  const Json& stage = run.report["stages"][0];
+  REQUIRE(stage["phases"].is_array());
+  std::map<std::string, double> phases;
+  for (const auto& phase : stage["phases"]) phases[phase["phase"].get<std::string>()] = phase["seconds"];
+  REQUIRE(phases.count("wait") == 1);
+  REQUIRE(phases.count("save outputs") == 1);  // the kernel's own phase
+  double seconds = stage["seconds"].get<double>();
+  // The agent's 300 ms wait is its phase (sleep overshoots, never undershoots), and the phases fit in
+  // the stage's wall time.
+  CHECK(phases["wait"] >= 0.3);
+  CHECK(phases["wait"] <= seconds);
+  CHECK(phases["wait"] + phases["save outputs"] <= seconds * 1.0001);
+  std::string markdown = slurp(run.run_dir / "report.md");
+  CHECK(markdown.find("where the time went") != std::string::npos);
+  CHECK(markdown.find("wait 0.3") != std::string::npos);
+}
+
+TEST_CASE("a run whose final report.json cannot be written fails with exit 1 and says why") {
+  auto run = run_workflow("report_blocked", R"(version: 1
+name: report-blocked
+stages:
+  - id: block
+    agent: block_report
+)");
+  CHECK(run.result.exit_code == 1);
+  CHECK(run.result.err.find("could not write report.json") != std::string::npos);
+  CHECK(run.result.err.find("writing the final report") != std::string::npos);
+  CHECK(fs::is_directory(run.run_dir / "report.json"));
 }
 
 TEST_CASE("a loop carries its state and stops when its until condition holds") {

@@ -3,8 +3,9 @@
 #
 # Installs the build into a staging prefix, then, with nothing from the source tree but the installed
 # package:
-#   1. builds EXAMPLE_DIR (examples/out_of_tree_plugin, JSON only) with find_package(profagent) and runs
-#      its workflow with the installed profagent-run;
+#   1. builds EXAMPLE_DIR (examples/out_of_tree_plugin, JSON only) with find_package(profagent), runs
+#      its unit tests (doctest in the SDK's FakeAgentContext) and its workflow with the installed
+#      profagent-run;
 #   2. builds it again with LibTorch hidden from CMake (CMAKE_DISABLE_FIND_PACKAGE_Torch): the package
 #      then gives profagent::sdk alone, the plugin links no LibTorch library, and it still loads and runs;
 #   3. with RULES_EXAMPLE_DIR (examples/op_rules_plugin): builds it with
@@ -18,14 +19,27 @@ rm -rf "$work"
 mkdir -p "$work"
 stage="$work/stage"
 
-cmake --install "$build_dir" --prefix "$stage" > "$work/install.log"
+# The `sdk` component alone is what a plugin author needs: headers, libraries, the CMake package.
+cmake --install "$build_dir" --prefix "$stage" --component sdk > "$work/install-sdk.log"
 test -f "$stage/lib/cmake/profagent/profagentConfig.cmake"
-test -x "$stage/bin/profagent-run"
+test -f "$stage/include/profagent/testing/fake_agent_context.hpp"
+if [ -e "$stage/bin/profagent-run" ] || [ -d "$stage/lib/profagent/plugins" ]; then
+  echo "the sdk component installed the runner or first-party plugins" >&2; exit 1
+fi
 
 # 1. A stand-alone project: nothing from the profagent source tree but the installed package.
 cmake -S "$example_dir" -B "$work/example-build" -DCMAKE_PREFIX_PATH="$stage" -DCMAKE_BUILD_TYPE=Release > "$work/configure.log"
 cmake --build "$work/example-build" -j 2 > "$work/build.log"
 test -f "$work/example-build/plugins/libgreeting.so"
+# The plugin's own unit tests, in the SDK's fake context (profagent_add_plugin_test).
+ctest --test-dir "$work/example-build" --output-on-failure > "$work/unit-tests.log" || { cat "$work/unit-tests.log" >&2; exit 1; }
+grep -q "100% tests passed" "$work/unit-tests.log"
+
+# The runner and the first-party plugins, to run workflows.
+cmake --install "$build_dir" --prefix "$stage" --component runtime > "$work/install-runtime.log"
+cmake --install "$build_dir" --prefix "$stage" --component plugins > "$work/install-plugins.log"
+test -x "$stage/bin/profagent-run"
+test -d "$stage/lib/profagent/plugins"
 
 cd "$work"
 "$stage/bin/profagent-run" --list-plugins --plugin-path "$work/example-build/plugins" | tee list.txt
@@ -42,6 +56,7 @@ if grep -q '^Torch_DIR:PATH=/' "$work/example-sdk-only/CMakeCache.txt"; then
   echo "LibTorch was found although CMAKE_DISABLE_FIND_PACKAGE_Torch=ON" >&2; exit 1
 fi
 cmake --build "$work/example-sdk-only" -j 2 > "$work/build-sdk-only.log"
+ctest --test-dir "$work/example-sdk-only" --output-on-failure > "$work/unit-tests-sdk-only.log" || { cat "$work/unit-tests-sdk-only.log" >&2; exit 1; }
 plugin="$work/example-sdk-only/plugins/libgreeting.so"
 test -f "$plugin"
 if readelf -d "$plugin" | grep NEEDED | grep -Eq 'torch|c10|profagent_(torch|profile|prune)'; then

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "profagent/agent.hpp"
+#include "profagent/testing/fake_agent_context.hpp"
 #include "profagent/kernel/registry.hpp"
 
 namespace profagent::test {
@@ -41,52 +42,20 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-// What a stage sees, minus the kernel: given inputs, collected outputs, a cancellation flag the
-// test sets, progress calls counted by label, and providers from `registry` when one is given.
-class TestAgentContext : public AgentContext {
+// The SDK's fake context as the first-party tests use it: providers from `registry` (the plugins a
+// test loaded), scratch files in the system temp dir.
+class TestAgentContext : public testing::FakeAgentContext {
  public:
   TestAgentContext(Config config, std::string stage_id, std::map<std::string, ArtifactPtr> inputs = {},
                    const kernel::Registry* registry = nullptr)
-      : config_(std::move(config)),
-        stage_id_(std::move(stage_id)),
-        inputs_(std::move(inputs)),
-        registry_(registry) {}
-
-  const std::string& stage_id() const override { return stage_id_; }
-  int iteration() const override { return 0; }
-  const Config& config() const override { return config_; }
-  ArtifactPtr input(const std::string& port) const override {
-    auto it = inputs_.find(port);
-    return it == inputs_.end() ? nullptr : it->second;
+      : FakeAgentContext(std::move(config), std::move(stage_id)) {
+    for (auto& [port, artifact] : inputs) with_input(port, std::move(artifact));
+    with_work_dir(std::filesystem::temp_directory_path());
+    if (registry)
+      with_provider_lookup([registry](const std::string& interface, const std::string& id) {
+        return registry->find_provider(interface, id);
+      });
   }
-  Status set_output(const std::string& port, ArtifactPtr artifact) override {
-    if (!outputs_.emplace(port, std::move(artifact)).second)
-      return Status(ErrorCode::kValidation, "output '" + port + "' set twice");
-    return Status::ok();
-  }
-  std::filesystem::path work_dir() const override { return std::filesystem::temp_directory_path(); }
-  std::filesystem::path run_dir() const override { return std::filesystem::temp_directory_path(); }
-  bool cancelled() const override { return cancelled_; }
-  void progress(const std::string& what, long, long) override { progress_calls_[what] += 1; }
-  Result<std::unique_ptr<Provider>> make_provider(const std::string& interface, const std::string& id,
-                                                  const Json& config) override {
-    const ProviderFactory* factory = registry_ ? registry_->find_provider(interface, id) : nullptr;
-    if (!factory) return Status(ErrorCode::kNotFound, "no provider '" + id + "' in this test");
-    auto resolved = factory->config.resolve(config);
-    if (!resolved) return std::move(resolved).take_status();
-    return factory->make(resolved.value());
-  }
-
-  const std::map<std::string, ArtifactPtr>& outputs() const { return outputs_; }
-  std::map<std::string, int> progress_calls_;
-  bool cancelled_ = false;
-
- private:
-  Config config_;
-  std::string stage_id_;
-  std::map<std::string, ArtifactPtr> inputs_;
-  const kernel::Registry* registry_;
-  std::map<std::string, ArtifactPtr> outputs_;
 };
 
 }  // namespace profagent::test

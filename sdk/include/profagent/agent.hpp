@@ -2,6 +2,7 @@
 // Agents are workflow stages. A factory declares what the stage consumes and produces (ports with
 // artifact kinds) and its config schema; the kernel validates a workflow against that before it runs
 // anything, then makes one Agent instance per stage execution and calls run() with a context.
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -26,6 +27,28 @@ struct PortSpec {
   bool optional = false;  // an optional input may be left unconnected; an optional output may stay unset
 };
 
+class AgentContext;
+
+// Times one phase of a stage's work from construction to destruction (or stop()) and records it on
+// the context: `auto timer = context.phase("load");`. Phases show in the stage's entry of report.json
+// and report.md, and in the log at debug level, so a reader sees where a stage's time went.
+class PROFAGENT_SDK_API PhaseTimer {
+ public:
+  PhaseTimer(AgentContext& context, std::string name);
+  ~PhaseTimer();
+  PhaseTimer(PhaseTimer&& other) noexcept;
+  PhaseTimer(const PhaseTimer&) = delete;
+  PhaseTimer& operator=(const PhaseTimer&) = delete;
+  PhaseTimer& operator=(PhaseTimer&&) = delete;
+  // Records the phase now (once); returns its seconds.
+  double stop();
+
+ private:
+  AgentContext* context_;
+  std::string name_;
+  std::chrono::steady_clock::time_point start_;
+};
+
 // What a running agent sees of the kernel. Implemented by the kernel; plugins only call it.
 class PROFAGENT_SDK_API AgentContext {
  public:
@@ -48,6 +71,11 @@ class PROFAGENT_SDK_API AgentContext {
   virtual bool cancelled() const = 0;
   // Shown on stderr, e.g. progress("layer", 3, 20). total <= 0 means unknown.
   virtual void progress(const std::string& what, long done, long total) = 0;
+
+  // Records that phase `name` of this stage's work (e.g. "load", "warm-up", "timed forwards") took
+  // `seconds`; a phase recorded again adds up, in the order first recorded. Agents use phase() below.
+  virtual void record_phase(const std::string& name, double seconds) = 0;
+  PhaseTimer phase(std::string name) { return PhaseTimer(*this, std::move(name)); }
 
   // Makes a provider of `interface` with id `provider_id`, its config validated by its schema.
   virtual Result<std::unique_ptr<Provider>> make_provider(const std::string& interface,

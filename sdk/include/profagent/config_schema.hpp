@@ -31,6 +31,12 @@ struct ConfigField {
   std::vector<std::string> choices;      // kEnum
   std::shared_ptr<ConfigField> element;  // kList element / kMap value; null accepts any JSON value
   bool secret = false;                   // never logged, redacted in saved workflows and reports
+  // kString: the value names a provider of this interface (e.g. "importance"); `--validate` checks it
+  // against the loaded plugins and the workflow's resources.
+  std::string provider_interface;
+  // kMap: the value configures the provider named by the field `provider_key` of the same config
+  // (e.g. criterion_config for criterion); `--validate` checks it against that provider's schema.
+  std::string provider_key;
 };
 
 // One problem found while validating a config. `path` is the key path inside the config block
@@ -56,6 +62,8 @@ class PROFAGENT_SDK_API ConfigFieldBuilder {
   ConfigFieldBuilder& element(ConfigField element);              // for kList / kMap
   ConfigFieldBuilder& element(ConfigType type);
   ConfigFieldBuilder& secret(bool yes = true);
+  ConfigFieldBuilder& names_provider(std::string interface);      // see ConfigField::provider_interface
+  ConfigFieldBuilder& configures_provider(std::string key);       // see ConfigField::provider_key
 
  private:
   ConfigField& field();

@@ -404,38 +404,12 @@ TEST_CASE(
   auto agent = factory->make(config.value());
   REQUIRE(agent.is_ok());
 
-  // Only set_output matters to this agent.
-  class Context : public profagent::AgentContext {
-   public:
-    explicit Context(profagent::Config config) : config_(std::move(config)) {}
-    const std::string& stage_id() const override { return id_; }
-    int iteration() const override { return 0; }
-    const profagent::Config& config() const override { return config_; }
-    profagent::ArtifactPtr input(const std::string&) const override { return nullptr; }
-    profagent::Status set_output(const std::string& port, profagent::ArtifactPtr artifact) override {
-      outputs[port] = std::move(artifact);
-      return profagent::Status::ok();
-    }
-    fs::path work_dir() const override { return fs::temp_directory_path(); }
-    fs::path run_dir() const override { return fs::temp_directory_path(); }
-    bool cancelled() const override { return false; }
-    void progress(const std::string&, long, long) override {}
-    profagent::Result<std::unique_ptr<profagent::Provider>> make_provider(const std::string&,
-                                                                          const std::string&,
-                                                                          const Json&) override {
-      return profagent::Status(ErrorCode::kNotFound, "no providers here");
-    }
-    std::map<std::string, profagent::ArtifactPtr> outputs;
-
-   private:
-    std::string id_ = "acquire";
-    profagent::Config config_;
-  } context(config.value());
+  profagent::testing::FakeAgentContext context(config.value(), "acquire");
 
   profagent::Status status = agent.value()->run(context);
   REQUIRE_MESSAGE(status.is_ok(), status.to_string());
-  REQUIRE(context.outputs.count("model") == 1);
-  Json summary = context.outputs.at("model")->summary();
+  REQUIRE(context.outputs().count("model") == 1);
+  Json summary = context.outputs().at("model")->summary();
   CHECK(summary["torchvision_name"] == "resnet18");
   CHECK(summary["python"] == "/usr/bin/python3");
   CHECK(fs::path(summary["cache_path"].get<std::string>()).parent_path() == kSharedCache);

@@ -23,6 +23,7 @@
 #include "profagent/fs.hpp"
 #include "profagent/kernel/plugin_manager.hpp"
 #include "profagent/kernel/registry.hpp"
+#include "profagent/testing/fake_agent_context.hpp"
 #include "profagent/torch/model_artifact.hpp"
 #include "profagent/torch/dataset.hpp"
 #include "profagent/profile/static_profile.hpp"
@@ -139,51 +140,6 @@ Json evaluated(const EvaluationInputs& inputs, const EvaluationOptions& options,
   REQUIRE_MESSAGE(metrics.is_ok(), metrics.status().to_string());
   return metrics.value();
 }
-
-// Enough of the kernel's context to run the evaluation agent: inputs given by the test, providers
-// from a registry of loaded plugins.
-class FakeContext : public profagent::AgentContext {
- public:
-  FakeContext(profagent::Config config, fs::path work_dir,
-              const profagent::kernel::Registry* registry = nullptr)
-      : config_(std::move(config)), work_dir_(std::move(work_dir)), registry_(registry) {}
-
-  const std::string& stage_id() const override { return stage_id_; }
-  int iteration() const override { return 0; }
-  const profagent::Config& config() const override { return config_; }
-  profagent::ArtifactPtr input(const std::string& port) const override {
-    auto it = inputs_.find(port);
-    return it == inputs_.end() ? nullptr : it->second;
-  }
-  profagent::Status set_output(const std::string& port, profagent::ArtifactPtr artifact) override {
-    if (!outputs_.emplace(port, std::move(artifact)).second)
-      return profagent::Status(ErrorCode::kValidation, "output '" + port + "' set twice");
-    return profagent::Status::ok();
-  }
-  fs::path work_dir() const override { return work_dir_; }
-  fs::path run_dir() const override { return work_dir_; }
-  bool cancelled() const override { return false; }
-  void progress(const std::string&, long done, long total) override { progress_.emplace_back(done, total); }
-  profagent::Result<std::unique_ptr<profagent::Provider>> make_provider(const std::string& interface,
-                                                                        const std::string& id,
-                                                                        const Json& config) override {
-    const profagent::ProviderFactory* factory = registry_ ? registry_->find_provider(interface, id) : nullptr;
-    if (!factory) return profagent::Status(ErrorCode::kNotFound, "no provider '" + id + "' in this test");
-    auto resolved = factory->config.resolve(config);
-    if (!resolved) return std::move(resolved).take_status();
-    return factory->make(resolved.value());
-  }
-
-  std::map<std::string, profagent::ArtifactPtr> inputs_;
-  std::map<std::string, profagent::ArtifactPtr> outputs_;
-  std::vector<std::pair<long, long>> progress_;
-
- private:
-  std::string stage_id_ = "evaluate";
-  profagent::Config config_;
-  fs::path work_dir_;
-  const profagent::kernel::Registry* registry_;
-};
 
 std::shared_ptr<const ModelArtifact> demo_model() {
   REQUIRE_MESSAGE(fs::exists(kDemoModel), "run /usr/bin/python3 examples/models/make_demo_model.py");
@@ -359,6 +315,65 @@ TEST_CASE("a model agrees with itself on every random input, with no difference 
   CHECK(metrics["agreement"]["samples"] == 32);
   CHECK(metrics["agreement"]["inputs"] == "random");
   CHECK_FALSE(metrics.contains("accuracy"));
+}
+
+TEST_CASE("the agreement on random inputs does not depend on the batch its forwards run at") {
+  // The inputs are drawn per `batch_size` batch and fed to both models `latency_batch_size` at a time.
+  torch::jit::Module model = linear_classifier(5);
+  torch::jit::Module reference = linear_classifier(6);
+  EvaluationInputs inputs;
+  inputs.model = &model;
+  inputs.reference = &reference;
+  inputs.work_dir = fs::temp_directory_path();
+  EvaluationOptions options = fast_options();
+  options.input_shape = std::vector<std::int64_t>{1, 16};
+  options.batch_size = 12;  // 32 inputs: batches of 12, 12 and 8
+  Json one = evaluated(inputs, options)["agreement"];
+  options.latency_batch_size = 5;  // forwards of 5, 5 and 2 within each batch
+  Json five = evaluated(inputs, options)["agreement"];
+  CHECK(one["samples"] == 32);
+  CHECK(five["samples"] == 32);
+  CHECK(one["top1"].get<double>() > 0.0);
+  CHECK(one["top1"].get<double>() < 1.0);
+  CHECK(five["top1"] == one["top1"]);
+  CHECK(five["max_abs_diff"].get<double>() == doctest::Approx(one["max_abs_diff"].get<double>()).epsilon(1e-5));
+}
+
+TEST_CASE("the evaluation records its phases on the stage's context, in the order they ran") {
+  torch::jit::Module model = linear_classifier(7);
+  EvaluationInputs inputs;
+  inputs.model = &model;
+  inputs.reference = &model;
+  inputs.work_dir = fs::temp_directory_path();
+  EvaluationOptions options = fast_options();
+  options.input_shape = std::vector<std::int64_t>{1, 16};
+  profagent::testing::FakeAgentContext context;
+  EvaluationHooks hooks;
+  hooks.phases = &context;
+  evaluated(inputs, options, hooks);
+  std::vector<std::string> names;
+  for (const auto& [name, seconds] : context.phases()) {
+    names.push_back(name);
+    CHECK(seconds >= 0);
+  }
+  CHECK(names == std::vector<std::string>{"prepare", "agreement", "warm-up", "timed forwards", "MACs",
+                                          "peak memory", "size and parameters"});
+
+  // With a dataset: its pass, and the reference's forwards on the same batches as agreement.
+  LabelDataset dataset(40, 10);
+  torch::jit::Module reader = label_reading_model(10);
+  inputs.model = &reader;
+  inputs.reference = &reader;
+  inputs.dataset = &dataset;
+  options.input_shape.reset();
+  options.batch_size = 16;
+  profagent::testing::FakeAgentContext with_data;
+  hooks.phases = &with_data;
+  evaluated(inputs, options, hooks);
+  names.clear();
+  for (const auto& [name, seconds] : with_data.phases()) names.push_back(name);
+  CHECK(names == std::vector<std::string>{"prepare", "dataset pass", "agreement", "warm-up", "timed forwards",
+                                          "MACs", "peak memory", "size and parameters"});
 }
 
 TEST_CASE("a copy with a perturbed bias disagrees on some inputs, by at most the bias's largest change") {
@@ -661,16 +676,17 @@ TEST_CASE("the evaluation agent run through the plugin publishes metrics for the
   REQUIRE(agent.is_ok());
 
   TempDir dir;
-  FakeContext context(config.value(), dir.path());
+  profagent::test::TestAgentContext context(config.value(), "evaluate");
+  context.with_work_dir(dir.path());
   auto model = demo_model();
-  context.inputs_["model"] = model;
-  context.inputs_["reference"] = model;
-  context.inputs_["shapes"] = std::make_shared<profagent::JsonArtifact>(
-      "shape_spec", Json::parse(R"({"inputs": [{"shape": [1, 1, 28, 28], "dtype": "float32"}]})"));
+  context.with_input("model", model);
+  context.with_input("reference", model);
+  context.with_input("shapes", std::make_shared<profagent::JsonArtifact>(
+      "shape_spec", Json::parse(R"({"inputs": [{"shape": [1, 1, 28, 28], "dtype": "float32"}]})")));
   profagent::Status status = agent.value()->run(context);
   REQUIRE_MESSAGE(status.is_ok(), status.to_string());
-  REQUIRE(context.outputs_.count("metrics") == 1);
-  const profagent::Artifact& artifact = *context.outputs_.at("metrics");
+  REQUIRE(context.outputs().count("metrics") == 1);
+  const profagent::Artifact& artifact = *context.outputs().at("metrics");
   CHECK(artifact.kind() == "metrics");
   Json metrics = artifact.summary();
   CHECK(metrics["size_bytes"] == fs::file_size(kDemoModel));
@@ -685,7 +701,7 @@ TEST_CASE("the evaluation agent run through the plugin publishes metrics for the
   REQUIRE(statics.is_ok());
   CHECK(metrics["macs"].get<std::int64_t>() > 0);
   CHECK(metrics["macs"] == statics->macs);
-  CHECK_FALSE(context.progress_.empty());
+  CHECK_FALSE((context.progress_count() == 0));
 }
 
 TEST_CASE("an empty dataset map means no dataset: everything but accuracy is measured") {
@@ -700,13 +716,14 @@ TEST_CASE("an empty dataset map means no dataset: everything but accuracy is mea
   auto agent = factory->make(config.value());
   REQUIRE_MESSAGE(agent.is_ok(), agent.status().to_string());
   TempDir dir;
-  FakeContext context(config.value(), dir.path());
-  context.inputs_["model"] = demo_model();
-  context.inputs_["shapes"] = std::make_shared<profagent::JsonArtifact>(
-      "shape_spec", Json::parse(R"({"inputs": [{"shape": [1, 1, 28, 28], "dtype": "float32"}]})"));
+  profagent::test::TestAgentContext context(config.value(), "evaluate");
+  context.with_work_dir(dir.path());
+  context.with_input("model", demo_model());
+  context.with_input("shapes", std::make_shared<profagent::JsonArtifact>(
+      "shape_spec", Json::parse(R"({"inputs": [{"shape": [1, 1, 28, 28], "dtype": "float32"}]})")));
   profagent::Status status = agent.value()->run(context);
   REQUIRE_MESSAGE(status.is_ok(), status.to_string());
-  Json metrics = context.outputs_.at("metrics")->summary();
+  Json metrics = context.outputs().at("metrics")->summary();
   CHECK_FALSE(metrics.contains("accuracy"));
   CHECK_FALSE(metrics.contains("dataset"));
   CHECK(metrics.contains("latency_ms"));
@@ -740,12 +757,13 @@ TEST_CASE("on Fashion-MNIST through the real idx provider a one-class model scor
   const std::vector<int> ranking{3, 8, 1, 6, 5};
   for (std::size_t i = 0; i < ranking.size(); ++i) bias[ranking[i]] = static_cast<float>(10 - i);
   TempDir dir;
-  FakeContext context(config.value(), dir.path(), &registry);
-  context.inputs_["model"] = std::make_shared<ModelArtifact>(
-      std::make_shared<torch::jit::Module>(constant_logits_model(bias, 28 * 28)), Json::object());
+  profagent::test::TestAgentContext context(config.value(), "evaluate", {}, &registry);
+  context.with_work_dir(dir.path());
+  context.with_input("model", std::make_shared<ModelArtifact>(
+      std::make_shared<torch::jit::Module>(constant_logits_model(bias, 28 * 28)), Json::object()));
   profagent::Status status = agent.value()->run(context);
   REQUIRE_MESSAGE(status.is_ok(), status.to_string());
-  Json metrics = context.outputs_.at("metrics")->summary();
+  Json metrics = context.outputs().at("metrics")->summary();
 
   auto frequency = [&](int label) {
     return static_cast<double>(std::count(labels.begin(), labels.begin() + limit, label)) / limit;
@@ -759,7 +777,7 @@ TEST_CASE("on Fashion-MNIST through the real idx provider a one-class model scor
   CHECK(metrics["dataset"]["num_classes"] == 10);
   CHECK(metrics["input_shapes"] == Json::parse(R"([{"shape": [1, 1, 28, 28], "dtype": "float32"}])"));
   CHECK(metrics["size_source"] == "saved");  // a module made here has no file
-  CHECK(context.progress_.size() == 8);      // 1000 in batches of 128
+  CHECK(context.progress_count() == 8);      // 1000 in batches of 128
 }
 
 TEST_CASE("the evaluate_demo workflow evaluates the demo CNN on Fashion-MNIST and reports the metrics") {

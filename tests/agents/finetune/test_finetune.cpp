@@ -458,11 +458,11 @@ TEST_CASE("the finetune agent trains a clone: the input model is unchanged and t
     for (const char* key : {"loss", "train_accuracy", "eval_accuracy", "eval_loss", "lr", "seconds"})
       CHECK_MESSAGE(epoch.contains(key), key);
   }
-  CHECK(context.progress_calls_["batch"] >= 16);
+  CHECK(context.progress_count("batch") >= 16);
 
   // Cancelled before the first batch: the agent stops with kCancelled and publishes nothing.
   TestAgentContext cancelled(config.value(), "finetune", {{"model", input}}, &plugins().registry);
-  cancelled.cancelled_ = true;
+  cancelled.cancel();
   auto again = factory.make(config.value());
   REQUIRE(again.is_ok());
   profagent::Status stopped = again.value()->run(cancelled);

@@ -117,7 +117,7 @@ TEST_CASE("pruning 30% of the fixture ResNet's channels gives a smaller model th
   CHECK(model->metadata()["input_shapes"] == Json::array({Json::array({1, 1, 28, 28})}));
   CHECK(model->metadata()["pruning"]["criterion"] == "l1");
   CHECK(logits(*model, torch::randn({4, 1, 28, 28})).sizes().vec() == std::vector<std::int64_t>{4, 10});
-  CHECK(stage.context->progress_calls_["group"] > 0);
+  CHECK(stage.context->progress_count("group") > 0);
 }
 
 TEST_CASE("a plan prunes the layers it names by their own ratios and nothing else when its global ratio is 0") {
@@ -217,7 +217,7 @@ TEST_CASE("Taylor importance needs a calibration set, and ranks with gradients f
       {{"model", fixture_vit()}});
   REQUIRE_MESSAGE(with.status.is_ok(), with.status.to_string());
   CHECK(with.history()["options"]["criterion"] == "taylor");
-  CHECK(with.context->progress_calls_["calibration batch"] == 2);
+  CHECK(with.context->progress_count("calibration batch") == 2);
   // A different ranking from L1 on at least one group.
   Stage l1 = run_pruning_stage({{"ratio", 0.3}}, {{"model", fixture_vit()}});
   REQUIRE(l1.status.is_ok());

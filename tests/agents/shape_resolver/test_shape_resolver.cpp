@@ -336,36 +336,12 @@ TEST_CASE("torchvision vit_b_16 exported without metadata is found as 1x3x224x22
 
 namespace {
 
-class ShapeContext : public profagent::AgentContext {
+class ShapeContext : public profagent::testing::FakeAgentContext {
  public:
   ShapeContext(profagent::Config config, profagent::ArtifactPtr model)
-      : config_(std::move(config)), model_(std::move(model)) {}
-  const std::string& stage_id() const override { return id_; }
-  int iteration() const override { return 0; }
-  const profagent::Config& config() const override { return config_; }
-  profagent::ArtifactPtr input(const std::string& port) const override {
-    return port == "model" ? model_ : nullptr;
+      : FakeAgentContext(std::move(config), "shapes") {
+    with_input("model", std::move(model));
   }
-  profagent::Status set_output(const std::string& port, profagent::ArtifactPtr artifact) override {
-    if (!outputs.emplace(port, std::move(artifact)).second)
-      return profagent::Status(ErrorCode::kValidation, "output '" + port + "' set twice");
-    return profagent::Status::ok();
-  }
-  fs::path work_dir() const override { return fs::temp_directory_path(); }
-  fs::path run_dir() const override { return fs::temp_directory_path(); }
-  bool cancelled() const override { return false; }
-  void progress(const std::string&, long, long) override {}
-  profagent::Result<std::unique_ptr<profagent::Provider>> make_provider(const std::string&,
-                                                                        const std::string&,
-                                                                        const Json&) override {
-    return profagent::Status(ErrorCode::kNotFound, "no providers here");
-  }
-  std::map<std::string, profagent::ArtifactPtr> outputs;
-
- private:
-  std::string id_ = "shapes";
-  profagent::Config config_;
-  profagent::ArtifactPtr model_;
 };
 
 }  // namespace
@@ -411,8 +387,8 @@ TEST_CASE("the shape_resolver plugin declares its ports and schema and publishes
   ShapeContext context(config.value(), load(kDemoModel));
   profagent::Status status = agent.value()->run(context);
   REQUIRE_MESSAGE(status.is_ok(), status.to_string());
-  REQUIRE(context.outputs.count("spec") == 1);
-  const auto& spec = context.outputs.at("spec");
+  REQUIRE(context.outputs().count("spec") == 1);
+  const auto& spec = context.outputs().at("spec");
   CHECK(spec->kind() == "shape_spec");
   CHECK(spec->summary()["inputs"] == Json::parse(R"([{"shape": [1, 1, 28, 28], "dtype": "float32"}])"));
   CHECK(spec->summary()["source"] == "probe");
@@ -422,6 +398,6 @@ TEST_CASE("the shape_resolver plugin declares its ports and schema and publishes
   REQUIRE(workflow.is_ok());
   ShapeContext given(workflow.value(), load(kDemoModel));
   REQUIRE(factory->make(workflow.value()).value()->run(given).is_ok());
-  CHECK(given.outputs.at("spec")->summary()["source"] == "workflow");
-  CHECK(given.outputs.at("spec")->summary()["inputs"][0]["shape"] == Json::array({1, 1, 64, 64}));
+  CHECK(given.outputs().at("spec")->summary()["source"] == "workflow");
+  CHECK(given.outputs().at("spec")->summary()["inputs"][0]["shape"] == Json::array({1, 1, 64, 64}));
 }

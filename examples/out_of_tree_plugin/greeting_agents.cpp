@@ -1,10 +1,12 @@
-// An out-of-tree profagent plugin: two agents that pass JSON artifacts, written only against the
-// installed SDK (find_package(profagent)).
+// The example plugin's agents: `greet` and `shout` pass JSON artifacts, written only against the
+// installed SDK contract (find_package(profagent); no LibTorch). greeting_plugin.cpp exports them;
+// greeting_test.cpp tests them in the SDK's fake context.
+#include "greeting_agents.hpp"
+
 #include <algorithm>
 #include <cctype>
 
-#include <profagent/profagent.hpp>
-
+namespace greeting {
 namespace {
 
 using profagent::AgentContext;
@@ -39,7 +41,9 @@ class Shout : public profagent::Agent {
   }
 };
 
-void register_greeting(profagent::Registrar& registrar) {
+}  // namespace
+
+profagent::AgentFactory greet_factory() {
   profagent::AgentFactory greet;
   greet.id = "greet";
   greet.role = "example";
@@ -50,8 +54,10 @@ void register_greeting(profagent::Registrar& registrar) {
   greet.make = [](const Config& config) -> profagent::Result<std::unique_ptr<profagent::Agent>> {
     return std::unique_ptr<profagent::Agent>(std::make_unique<Greet>(config));
   };
-  registrar.add_agent(std::move(greet));
+  return greet;
+}
 
+profagent::AgentFactory shout_factory() {
   profagent::AgentFactory shout;
   shout.id = "shout";
   shout.role = "example";
@@ -61,9 +67,12 @@ void register_greeting(profagent::Registrar& registrar) {
   shout.make = [](const Config&) -> profagent::Result<std::unique_ptr<profagent::Agent>> {
     return std::unique_ptr<profagent::Agent>(std::make_unique<Shout>());
   };
-  registrar.add_agent(std::move(shout));
+  return shout;
 }
 
-}  // namespace
+void register_greeting(profagent::Registrar& registrar) {
+  registrar.add_agent(greet_factory());
+  registrar.add_agent(shout_factory());
+}
 
-PROFAGENT_PLUGIN("greeting", "1.0.0", register_greeting);
+}  // namespace greeting
