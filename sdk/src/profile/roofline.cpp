@@ -1,3 +1,5 @@
+// The roofline: peak GEMM throughput and copy bandwidth measured once per machine and cached, and
+// where a layer sits under them (roofline.hpp).
 #include "profagent/profile/roofline.hpp"
 
 #include <ATen/Parallel.h>

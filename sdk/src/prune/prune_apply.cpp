@@ -16,6 +16,7 @@
 #include "profagent/torch/model_io.hpp"
 #include "profagent/profile/static_profile.hpp"
 #include "prune_internal.hpp"
+#include "prune_ir.hpp"
 
 namespace profagent::torch_tk {
 
@@ -27,15 +28,6 @@ using torch::jit::Value;
 bool listed(const std::vector<std::string>& names, const PruneGroup& group) {
   return std::find(names.begin(), names.end(), group.name) != names.end() ||
          std::find(names.begin(), names.end(), group.key) != names.end();
-}
-
-torch::jit::Module submodule(const torch::jit::Module& root, const std::string& path) {
-  torch::jit::Module module = root;
-  if (path.empty()) return module;
-  std::stringstream names(path);
-  std::string name;
-  while (std::getline(names, name, '.')) module = torch::jit::Module(module._ivalue()->getAttr(name).toObject());
-  return module;
 }
 
 // Why the parameters of `layer` are in no group: the freeze reasons of its weight's output dim.

@@ -1,6 +1,7 @@
 #pragma once
-// The state of one dependency analysis, shared by prune_graph.cpp (building it), prune_record.cpp
-// (shapes), the rule files (through RuleContext) and prune_apply.cpp (edits). Not installed.
+// The state of one dependency analysis (prune_analysis.cpp), shared by prune_graph.cpp (building it),
+// prune_record.cpp (shapes), prune_rule_context.cpp (what rules do to it), prune_groups.cpp (groups)
+// and prune_apply.cpp (edits). Not installed.
 #include <torch/csrc/jit/ir/ir.h>
 
 #include <cstdint>
@@ -101,5 +102,12 @@ class PruneAnalysis {
 // analysis.executed_blocks. The graph is left as it was.
 Status record_shapes(PruneAnalysis& analysis, const std::vector<torch::jit::IValue>& inputs);
 
+// Once every rule has run (prune_groups.cpp): applies the value-level freezes, then fills
+// analysis.groups, group_unit_roots and frozen_notes. `param_order`: parameters in graph order.
+void build_groups(PruneAnalysis& analysis, const std::vector<std::string>& param_order);
+
+// A module-attribute rule's new size of dim `dim` of tensor attribute `attr`; nullopt when the tensor
+// was not pruned or has fewer dims (prune_rules.cpp).
+std::optional<std::int64_t> new_dim(const ModuleEdit& edit, const std::string& attr, std::size_t dim);
 
 }  // namespace profagent::torch_tk

@@ -17,6 +17,7 @@
 
 #include "profagent/log.hpp"
 #include "prune_internal.hpp"
+#include "prune_ir.hpp"
 
 namespace profagent::torch_tk {
 
@@ -67,23 +68,13 @@ namespace profagent::torch_tk {
 
 namespace {
 
-bool is_plain_tensor(const Value* value) {
-  return value->type()->kind() == c10::TypeKind::TensorType;
-}
-
-// Optional[Tensor]: scripted code passes `self.running_mean if ... else None` to batch_norm.
-bool is_optional_tensor(const Value* value) {
-  auto optional = value->type()->cast<c10::OptionalType>();
-  return optional && optional->getElementType()->kind() == c10::TypeKind::TensorType;
-}
-
 class Instrumenter {
  public:
   explicit Instrumenter(torch::jit::Graph& graph) : graph_(graph) {}
 
   void instrument() {
     for (Value* input : graph_.inputs()) {
-      if (is_plain_tensor(input)) record_at(input, graph_.block()->nodes().front());
+      if (is_tensor_type(input)) record_at(input, graph_.block()->nodes().front());
     }
     instrument_block(graph_.block(), /*top=*/true);
   }
@@ -111,7 +102,7 @@ class Instrumenter {
       for (Block* sub : node->blocks()) instrument_block(sub, false);
       Node* next = node->next();
       for (Value* output : node->outputs()) {
-        if (is_plain_tensor(output) || is_optional_tensor(output)) record_at(output, next);
+        if (is_tensor_like(output)) record_at(output, next);
       }
     }
   }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "profagent/prune/prune_attention.hpp"
+#include "prune_internal.hpp"
 
 namespace profagent::torch_tk {
 
@@ -407,12 +408,6 @@ void add_transformer_rules(PruneRules& rules) {
   // embed_dim / num_heads attributes, which the int edits of the fused call set; its reshapes merge
   // batch and heads, which no index mapping describes.
   rules.analyse_module_by("MultiheadAttention", "aten::_native_multi_head_attention");
-}
-
-std::optional<std::int64_t> new_dim(const ModuleEdit& edit, const std::string& attr, std::size_t dim) {
-  auto found = edit.new_shapes.find(attr);
-  if (found == edit.new_shapes.end() || found->second.size() <= dim) return std::nullopt;
-  return found->second[dim];
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <sstream>
 #include <string>
 
+#include "../profile/op_rule_table.hpp"
 #include "profagent/prune/prune_graph.hpp"
 
 namespace profagent::torch_tk {
@@ -342,40 +343,34 @@ void reduction_rule(RuleContext& c) {
   }
 }
 
-void set_all(PruneRules& rules, const std::string& ops, const PruneRule& rule) {
-  std::istringstream names(ops);
-  std::string name;
-  while (names >> name) rules.set(name.find("::") == std::string::npos ? "aten::" + name : name, rule);
-}
-
 void add_conv_rules(PruneRules& rules) {
-  set_all(rules, "conv1d conv2d conv3d _convolution convolution conv_transpose1d conv_transpose2d conv_transpose3d",
+  set_op_rules(rules, "conv1d conv2d conv3d _convolution convolution conv_transpose1d conv_transpose2d conv_transpose3d",
           conv_rule);
-  set_all(rules, "linear", linear_rule);
-  set_all(rules, "matmul mm bmm", matmul_rule);
-  set_all(rules, "addmm", addmm_rule);
-  set_all(rules, "batch_norm", batch_norm_rule);
-  set_all(rules, "group_norm", group_norm_rule);
-  set_all(rules, "layer_norm", layer_norm_rule);
-  set_all(rules, "prelu", prelu_rule);
-  set_all(rules,
+  set_op_rules(rules, "linear", linear_rule);
+  set_op_rules(rules, "matmul mm bmm", matmul_rule);
+  set_op_rules(rules, "addmm", addmm_rule);
+  set_op_rules(rules, "batch_norm", batch_norm_rule);
+  set_op_rules(rules, "group_norm", group_norm_rule);
+  set_op_rules(rules, "layer_norm", layer_norm_rule);
+  set_op_rules(rules, "prelu", prelu_rule);
+  set_op_rules(rules,
           "relu relu6 gelu silu sigmoid tanh hardtanh hardswish hardsigmoid leaky_relu elu selu celu mish softplus "
           "softsign log_sigmoid threshold dropout feature_dropout alpha_dropout feature_alpha_dropout clone "
           "contiguous detach neg abs exp log log2 log1p sqrt rsqrt reciprocal sign square erf sin cos floor ceil "
           "round trunc to type_as softmax log_softmax _softmax _log_softmax zeros_like ones_like empty_like "
           "full_like rand_like randn_like nan_to_num bernoulli fill",
           unary_rule);
-  set_all(rules,
+  set_op_rules(rules,
           "add sub rsub mul div true_divide floor_divide remainder fmod pow maximum minimum where masked_fill "
           "clamp clamp_min clamp_max clip lerp addcmul addcdiv eq ne lt le gt ge logical_and logical_or "
           "logical_not atan2 hypot",
           elementwise_rule);
-  set_all(rules,
+  set_op_rules(rules,
           "max_pool1d max_pool2d max_pool3d max_pool2d_with_indices avg_pool1d avg_pool2d avg_pool3d "
           "adaptive_avg_pool1d adaptive_avg_pool2d adaptive_avg_pool3d adaptive_max_pool1d adaptive_max_pool2d "
           "adaptive_max_pool3d",
           pooling_rule);
-  set_all(rules, "mean sum amax amin max min prod std var logsumexp norm linalg_vector_norm argmax argmin",
+  set_op_rules(rules, "mean sum amax amin max min prod std var logsumexp norm linalg_vector_norm argmax argmin",
           reduction_rule);
 }
 

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "../profile/op_rule_table.hpp"
 #include "profagent/prune/prune_graph.hpp"
 
 namespace profagent::torch_tk {
@@ -437,29 +438,23 @@ void unchecked_cast_rule(RuleContext& c) {
 // Ops that read a tensor's value or metadata as a number: nothing to map.
 void nothing_rule(RuleContext&) {}
 
-void set_all(PruneRules& rules, const std::string& ops, const PruneRule& rule) {
-  std::istringstream names(ops);
-  std::string name;
-  while (names >> name) rules.set(name.find("::") == std::string::npos ? "aten::" + name : name, rule);
-}
-
 void add_shape_rules(PruneRules& rules) {
-  set_all(rules, "view reshape", view_rule);
-  set_all(rules, "flatten squeeze unsqueeze view_as reshape_as", flatten_rule);
-  set_all(rules, "unflatten", unflatten_rule);
-  set_all(rules, "permute", permute_rule);
-  set_all(rules, "transpose swapaxes swapdims t numpy_T", transpose_rule);
-  set_all(rules, "cat concat", cat_rule);
-  set_all(rules, "stack", stack_rule);
-  set_all(rules, "split split_with_sizes chunk unbind", split_rule);
-  set_all(rules, "slice", slice_rule);
-  set_all(rules, "select narrow index_select", select_rule);
-  set_all(rules, "expand", expand_rule);
-  set_all(rules, "expand_as", expand_as_rule);
-  set_all(rules, "channel_shuffle", channel_shuffle_rule);
-  set_all(rules, "__getitem__", getitem_rule);
-  set_all(rules, "prim::unchecked_cast", unchecked_cast_rule);
-  set_all(rules, "Int Float Bool item ScalarImplicit prim::NumToTensor size dim len numel", nothing_rule);
+  set_op_rules(rules, "view reshape", view_rule);
+  set_op_rules(rules, "flatten squeeze unsqueeze view_as reshape_as", flatten_rule);
+  set_op_rules(rules, "unflatten", unflatten_rule);
+  set_op_rules(rules, "permute", permute_rule);
+  set_op_rules(rules, "transpose swapaxes swapdims t numpy_T", transpose_rule);
+  set_op_rules(rules, "cat concat", cat_rule);
+  set_op_rules(rules, "stack", stack_rule);
+  set_op_rules(rules, "split split_with_sizes chunk unbind", split_rule);
+  set_op_rules(rules, "slice", slice_rule);
+  set_op_rules(rules, "select narrow index_select", select_rule);
+  set_op_rules(rules, "expand", expand_rule);
+  set_op_rules(rules, "expand_as", expand_as_rule);
+  set_op_rules(rules, "channel_shuffle", channel_shuffle_rule);
+  set_op_rules(rules, "__getitem__", getitem_rule);
+  set_op_rules(rules, "prim::unchecked_cast", unchecked_cast_rule);
+  set_op_rules(rules, "Int Float Bool item ScalarImplicit prim::NumToTensor size dim len numel", nothing_rule);
 }
 
 }  // namespace

@@ -1,3 +1,5 @@
+// PruneSession: the original measured once, then per round the graph built once; choose, estimate MACs,
+// apply, verify (prune_session.hpp).
 #include "profagent/prune/prune_session.hpp"
 
 #include "profagent/clock.hpp"
