@@ -587,6 +587,7 @@ Json environment_info(const torch::Device& device) {
   environment["quantized_engine"] = quantized_engine_name(at::globalContext().qEngine());
   environment["threads"] = at::get_num_threads();
   environment["interop_threads"] = at::get_num_interop_threads();
+  environment["thread_pools"] = thread_pools();  // every pool a forward can use, OpenBLAS's too
   environment["parallel_backend"] = parallel_backend();
   environment["cpu"] = cpu_model_name();
   environment["device"] = device.str();
