@@ -80,12 +80,14 @@ int print_diagnostics(const std::vector<Diagnostic>& diagnostics) {
 }
 
 // Loads every plugin on the search path. Returns false (after printing why) when any was refused.
+// Precedence, first wins: what the user says for this run (--plugin-path, then PROFAGENT_PLUGIN_PATH),
+// then the workflow's plugin_paths, then the installed plugins; a later copy of a plugin id is shadowed.
 bool load_plugins(PluginManager& manager, const Registry& registry, const Options& options,
                   const std::vector<std::string>& workflow_plugin_paths) {
-  for (const auto& dir : default_plugin_dirs()) manager.add_search_path(dir);
-  for (const auto& dir : plugin_path_from_env()) manager.add_search_path(dir);
   for (const auto& dir : options.plugin_paths) manager.add_search_path(dir);
+  for (const auto& dir : plugin_path_from_env()) manager.add_search_path(dir);
   for (const auto& dir : workflow_plugin_paths) manager.add_search_path(dir);
+  for (const auto& dir : default_plugin_dirs()) manager.add_search_path(dir);
   manager.load_all();
   auto refused = registry.refused();
   if (refused.empty()) return true;
@@ -96,10 +98,16 @@ bool load_plugins(PluginManager& manager, const Registry& registry, const Option
 int list_plugins(const Registry& registry) {
   std::printf("%-22s %-9s %-8s %-48s %s\n", "ID", "VERSION", "STATUS", "ROLES", "PATH");
   for (const auto& plugin : registry.plugins()) {
+    const bool shadowed = !plugin.shadowed_by.empty();
     std::printf("%-22s %-9s %-8s %-48s %s\n", plugin.id.empty() ? "?" : plugin.id.c_str(),
-                plugin.version.empty() ? "?" : plugin.version.c_str(), plugin.loaded ? "loaded" : "REFUSED",
+                plugin.version.empty() ? "?" : plugin.version.c_str(),
+                plugin.loaded ? "loaded" : shadowed ? "shadowed" : "REFUSED",
                 plugin.loaded ? join(plugin.roles, ",").c_str() : "-", plugin.path.c_str());
-    if (!plugin.loaded) std::printf("    reason: %s\n", plugin.refusal.c_str());
+    if (shadowed)
+      std::printf("    shadowed by: %s (earlier on the search path; this copy is not loaded)\n",
+                  plugin.shadowed_by.c_str());
+    else if (!plugin.loaded)
+      std::printf("    reason: %s\n", plugin.refusal.c_str());
   }
   if (registry.plugins().empty()) std::printf("(no plugins found on the search path)\n");
   return kExitOk;
@@ -119,6 +127,8 @@ void print_schema(const ConfigSchema& schema) {
     std::string attrs = field.required ? " required" : "";
     if (field.default_value) attrs += " default " + field.default_value->dump();
     if (field.secret) attrs += " secret";
+    if (!field.provider_interface.empty()) attrs += " names a '" + field.provider_interface + "' provider";
+    if (!field.provider_key.empty()) attrs += " configures the provider '" + field.provider_key + "' names";
     std::printf("  %-18s %-14s%s%s\n      %s\n", field.name.c_str(), type.c_str(), bounds.c_str(), attrs.c_str(),
                 field.description.c_str());
   }
@@ -412,8 +422,8 @@ int run_cli(int argc, char** argv) {
   app.add_flag("--version", options.version, "print the version and build fingerprint");
   app.footer(
       "Exit codes: 0 ok, 1 run failed, 2 invalid workflow/config/usage, 3 plugin load error, 130 interrupted.\n"
-      "Plugins are searched in the install directory, PROFAGENT_PLUGIN_PATH, --plugin-path and the\n"
-      "workflow's plugin_paths.");
+      "Plugins are searched in --plugin-path, PROFAGENT_PLUGIN_PATH, the workflow's plugin_paths and the\n"
+      "install directory, in that order: a plugin id found again later is shadowed (see --list-plugins).");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -88,8 +89,11 @@ void refuse(Registry& registry, PluginRecord& record, std::string why) {
 std::string text_or_empty(const char* text) { return text ? std::string(text) : std::string(); }
 
 // Opens the library at record.path, checks its descriptor and registers it; exactly one record
-// (loaded or refused) is added to the registry.
-void load_into(Registry& registry, PluginRecord record) {
+// (loaded, refused or shadowed) is added to the registry. `shadowing(id)` names the file of a plugin
+// of that id that takes precedence over this one (empty: none); such a plugin's register function is
+// never called.
+void load_into(Registry& registry, PluginRecord record,
+               const std::function<std::string(const std::string&)>& shadowing) {
   auto library = std::make_unique<boost::dll::shared_library>();
   boost::dll::fs::error_code ec;
   // rtld_now: a library with unresolved symbols fails here, with the linker's message, instead of
@@ -138,6 +142,16 @@ void load_into(Registry& registry, PluginRecord record) {
                           : record.version.empty() ? "plugin version"
                                                    : "register function";
     refuse(registry, record, "invalid plugin descriptor: the " + missing + " is missing");
+    return;
+  }
+
+  // Before the fingerprint: an old installed copy under a fresh build is not an error either.
+  std::string winner = shadowing ? shadowing(record.id) : std::string();
+  if (!winner.empty()) {
+    log().info("plugin '{}' in {} is shadowed by {} (earlier on the plugin search path)", record.id, record.path,
+               winner);
+    record.shadowed_by = winner;
+    registry.add_shadowed(std::move(record));
     return;
   }
 
@@ -291,6 +305,8 @@ std::string fingerprint_mismatch(const std::string& kernel_fingerprint,
 struct PluginManager::Impl {
   // canonical path -> index of its record in registry_.plugins() (which only ever grows)
   std::map<std::string, std::size_t> seen;
+  // plugin id -> the search path entry (index) and file it was loaded from
+  std::map<std::string, std::pair<std::size_t, std::string>> loaded_ids;
 };
 
 PluginManager::PluginManager(Registry& registry) : registry_(registry), impl_(std::make_unique<Impl>()) {}
@@ -303,11 +319,13 @@ void PluginManager::add_search_path(const std::string& path) {
 }
 
 void PluginManager::load_all() {
-  for (const auto& entry : search_path_)
-    for (const auto& file : libraries_in(entry)) load_file(file);
+  for (std::size_t entry = 0; entry < search_path_.size(); ++entry)
+    for (const auto& file : libraries_in(search_path_[entry])) load(file, entry);
 }
 
-const PluginRecord& PluginManager::load_file(const std::string& path) {
+const PluginRecord& PluginManager::load_file(const std::string& path) { return load(path, kNoEntry); }
+
+const PluginRecord& PluginManager::load(const std::string& path, std::size_t entry) {
   std::string canonical = canonical_path(path);
   auto seen = impl_->seen.find(canonical);
   if (seen != impl_->seen.end()) return registry_.plugins().at(seen->second);
@@ -315,9 +333,18 @@ const PluginRecord& PluginManager::load_file(const std::string& path) {
   std::size_t index = registry_.plugins().size();
   PluginRecord record;
   record.path = canonical;
-  load_into(registry_, std::move(record));
+  // An id loaded from an earlier entry wins; within one entry (or for a file loaded by name) the
+  // registry refuses the second copy as a duplicate.
+  auto shadowing = [this, entry](const std::string& id) -> std::string {
+    auto found = impl_->loaded_ids.find(id);
+    if (entry == kNoEntry || found == impl_->loaded_ids.end() || found->second.first >= entry) return {};
+    return found->second.second;
+  };
+  load_into(registry_, std::move(record), shadowing);
   impl_->seen.emplace(canonical, index);
-  return registry_.plugins().at(index);
+  const PluginRecord& stored = registry_.plugins().at(index);
+  if (stored.loaded) impl_->loaded_ids.emplace(stored.id, std::make_pair(entry, stored.path));
+  return stored;
 }
 
 std::vector<std::string> default_plugin_dirs() {

@@ -60,6 +60,13 @@ Status Registry::add_plugin(const PluginRecord& record, std::vector<AgentFactory
 
 void Registry::add_refused(PluginRecord record) {
   record.loaded = false;
+  record.shadowed_by.clear();
+  plugins_.push_back(std::move(record));
+}
+
+void Registry::add_shadowed(PluginRecord record) {
+  record.loaded = false;
+  record.refusal.clear();
   plugins_.push_back(std::move(record));
 }
 
@@ -83,7 +90,7 @@ std::vector<const ProviderFactory*> Registry::providers_of(const std::string& in
 std::vector<const PluginRecord*> Registry::refused() const {
   std::vector<const PluginRecord*> out;
   for (const auto& p : plugins_)
-    if (!p.loaded) out.push_back(&p);
+    if (!p.loaded && p.shadowed_by.empty()) out.push_back(&p);
   return out;
 }
 

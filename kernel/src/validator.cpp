@@ -189,7 +189,10 @@ class Validator {
     const std::string what = "stage '" + stage.id + "'";
     const AgentFactory* factory =
         stage.agent.empty() ? nullptr : find_agent(stage.agent, stage.agent_location, what);
-    if (factory) check_config(factory->config, stage.with, what + ": with");
+    if (factory) {
+      check_config(factory->config, stage.with, what + ": with");
+      check_providers(factory->config, stage.with, what + ": with");
+    }
     check_inputs(stage.inputs, factory, scope, "stage '" + stage.id + "'", stage.location);
   }
 
@@ -271,6 +274,7 @@ class Validator {
                                          "' has no output 'decision' of kind 'decision' (outputs: " +
                                          port_names(factory->outputs) + ")");
       check_config(factory->config, decide.with, what + ": decide: with");
+      check_providers(factory->config, decide.with, what + ": decide: with");
     }
     std::vector<Binding> inputs = decide.inputs;
     // The default binding only applies to an agent that has a history input; without one, the
@@ -317,6 +321,127 @@ class Validator {
         error(resource.location, what + ": unknown " + resource.interface + " provider '" +
                                      resource.provider_id + "' (" + hint + ")");
     }
+  }
+
+  // --- providers named in a config (ConfigField::provider_interface / provider_key)
+
+  // What a provider id in a config resolves to, as StageContext::make_provider resolves it: a
+  // resource of that interface by name (its provider, its config under the agent's keys), else a
+  // loaded provider. Null factory: not found (already reported).
+  struct ProviderUse {
+    const ProviderFactory* factory = nullptr;
+    const ResourceSpec* resource = nullptr;
+  };
+
+  ProviderUse find_provider_use(const std::string& interface, const std::string& id, const SourceLocation& where,
+                                const std::string& what) {
+    ProviderUse use;
+    const ResourceSpec* resource = workflow_.find_resource(id);
+    if (resource && resource->interface == interface) {
+      use.resource = resource;
+      use.factory = registry_.find_provider(interface, resource->provider_id);
+      return use;  // a resource whose provider is not loaded is reported at the resource
+    }
+    use.factory = registry_.find_provider(interface, id);
+    if (use.factory) return use;
+    std::vector<std::string> known;
+    for (const auto* factory : registry_.providers_of(interface)) known.push_back(factory->id);
+    std::vector<std::string> candidates = known;
+    for (const auto& spec : workflow_.resources)
+      if (spec.interface == interface) candidates.push_back(spec.name);
+    auto close = quoted_matches(id, candidates);
+    std::string hint = !close.empty()  ? "did you mean " + join(close, " or ") + "?"
+                       : known.empty() ? "no " + interface + " providers are loaded; check the plugin path"
+                                       : interface + " providers: " + join(known);
+    std::string noun = interface == "llm" ? "backend" : interface + " provider";
+    error(where, what + ": unknown " + noun + " '" + id + "' (" + hint + ")");
+    return use;
+  }
+
+  // Checks `config` (the agent's keys for the provider; its nodes under `prefix` in `block`) against
+  // the provider's schema, with a resource's own config underneath when the id named a resource.
+  void check_provider_config(const ProviderUse& use, const Json& config,
+                             const ConfigBlock& block, const std::vector<std::string>& prefix,
+                             const std::string& what) {
+    if (!use.factory) return;
+    Json merged = use.resource ? use.resource->provider_config().value : Json::object();
+    if (!merged.is_object()) merged = Json::object();
+    if (config.is_object())
+      for (const auto& [key, value] : config.items()) merged[key] = value;
+    const std::string whose = (use.factory->interface == "llm" ? "backend '" : use.factory->interface +
+                                                                                   " provider '") +
+                              use.factory->id + "'" +
+                              (use.resource ? " of resource '" + use.resource->name + "'" : std::string());
+    for (const auto& issue : use.factory->config.validate(merged)) {
+      const bool own = !issue.path.empty() && config.is_object() && config.contains(issue.path.front());
+      if (use.resource && !own) continue;  // the resource's own problems are reported at the resource
+      std::vector<std::string> path = prefix;
+      path.insert(path.end(), issue.path.begin(), issue.path.end());
+      std::string key = path.empty() ? "" : "." + join(path, ".");
+      error(block.locate(path), what + key + " (" + whose + "): " + issue.message);
+    }
+  }
+
+  // The fields of an agent's schema that name providers: each provider named in `block` is loaded
+  // (or a resource of its interface) and its config matches the provider's schema.
+  void check_providers(const ConfigSchema& schema, const ConfigBlock& block, const std::string& what) {
+    if (!block.value.is_object()) return;  // reported by check_config
+    for (const auto& field : schema.fields()) {
+      if (field.provider_interface.empty()) continue;
+      if (field.type == ConfigType::kMap)
+        check_provider_block(field, block, what);
+      else if (field.type == ConfigType::kString)
+        check_named_provider(field, schema, block, what);
+    }
+  }
+
+  // A string field naming a provider (`criterion: l1`), with the map field that configures it
+  // (`criterion_config: {...}`, ConfigField::provider_key). Checked when either is in the workflow.
+  void check_named_provider(const ConfigField& field, const ConfigSchema& schema, const ConfigBlock& block,
+                            const std::string& what) {
+    const ConfigField* companion = nullptr;
+    for (const auto& other : schema.fields())
+      if (other.type == ConfigType::kMap && other.provider_key == field.name) companion = &other;
+    const bool named = block.value.contains(field.name);
+    const bool configured = companion && block.value.contains(companion->name) &&
+                            !block.value.at(companion->name).is_null();
+    if (!named && !configured) return;
+    const Json id = named ? block.value.at(field.name) : field.default_value.value_or(Json());
+    if (!id.is_string()) return;  // a type error, reported by check_config (or no default)
+    const Json config = configured ? block.value.at(companion->name) : Json::object();
+    if (!config.is_object()) return;  // reported by check_config
+    const std::vector<std::string> id_path = {named ? field.name : companion->name};
+    ProviderUse use = find_provider_use(field.provider_interface, id.get<std::string>(), block.locate(id_path),
+                                        what + "." + field.name);
+    // Without a config map the provider gets an empty config (or its resource's): still checked, for
+    // required keys.
+    check_provider_config(use, config, block, {companion ? companion->name : field.name}, what);
+  }
+
+  // A map field that is a whole provider block (`dataset: {format: idx, images: ...}`): its id key
+  // (provider_id_key) names the provider, the other keys are the provider's config. An empty map is
+  // "none"; a whole "${resources.NAME}" was checked at the resource.
+  void check_provider_block(const ConfigField& field, const ConfigBlock& block, const std::string& what) {
+    if (!block.value.contains(field.name)) return;
+    const Json& value = block.value.at(field.name);
+    if (!value.is_object() || value.empty()) return;
+    if (block.resources.count(json_pointer({field.name}))) return;
+    const std::string key = provider_id_key(field.provider_interface);
+    const std::string where = what + "." + field.name;
+    auto id = value.find(key);
+    if (id == value.end() || !id->is_string() || id->get<std::string>().empty()) {
+      std::vector<std::string> known;
+      for (const auto* factory : registry_.providers_of(field.provider_interface)) known.push_back(factory->id);
+      error(id == value.end() ? block.locate({field.name}) : block.locate({field.name, key}),
+            where + ": needs '" + key + "', a string naming the " + field.provider_interface + " provider (" +
+                (known.empty() ? "none is loaded" : join(known)) + ")");
+      return;
+    }
+    ProviderUse use = find_provider_use(field.provider_interface, id->get<std::string>(),
+                                        block.locate({field.name, key}), where + "." + key);
+    Json config = value;
+    config.erase(key);
+    check_provider_config(use, config, block, {field.name}, what);
   }
 
   // --- references

@@ -948,8 +948,10 @@ ParseOutcome parse_workflow_file(const std::string& path, const ParseOptions& op
   if (fs::is_directory(path, ec)) {
     ParseOutcome outcome;
     outcome.workflow.file = path;
-    outcome.diagnostics.push_back(
-        {{path, 0, 0}, "cannot read workflow file '" + path + "': " + std::strerror(EISDIR)});
+    Diagnostic diagnostic;  // built in steps: GCC 12 -O3 warns (falsely) on the braced temporary
+    diagnostic.location.file = path;
+    diagnostic.message = "cannot read workflow file '" + path + "': " + std::strerror(EISDIR);
+    outcome.diagnostics.push_back(std::move(diagnostic));
     return outcome;
   }
   std::ifstream in(path, std::ios::binary);
@@ -957,9 +959,10 @@ ParseOutcome parse_workflow_file(const std::string& path, const ParseOptions& op
     int reason = errno;
     ParseOutcome outcome;
     outcome.workflow.file = path;
-    outcome.diagnostics.push_back(
-        {{path, 0, 0},
-         "cannot read workflow file '" + path + "': " + std::strerror(reason ? reason : ENOENT)});
+    Diagnostic diagnostic;
+    diagnostic.location.file = path;
+    diagnostic.message = "cannot read workflow file '" + path + "': " + std::strerror(reason ? reason : ENOENT);
+    outcome.diagnostics.push_back(std::move(diagnostic));
     return outcome;
   }
   std::ostringstream buffer;

@@ -175,3 +175,93 @@ outputs: { data: e.out }
   CHECK(out == profagent::Json{{"format", "fake"}, {"path", "/data/test"}, {"token", "s3cret-token"}});
   unsetenv("PROFAGENT_TEST_RESOURCE_TOKEN");
 }
+
+namespace {
+
+// --validate on tests/fixtures/workflows/providers/NAME.yaml: exit 2, nothing run, and the message
+// of the fixture's first line ("# expect: L:C: message") at that file:line:col. The fixture plugin
+// test_agents is on the path (the llm backend `echo`, the agent `ask`); the first-party agents and
+// providers come from the build's plugin directory.
+void expect_refused_by_validate(const std::string& name) {
+  auto dir = scratch_dir("validate_provider_" + name);
+  const fs::path fixture = fs::path(PROFAGENT_TEST_FIXTURES_DIR) / "workflows" / "providers" / (name + ".yaml");
+  std::string text = slurp(fixture);
+  const std::string marker = "# expect: ";
+  REQUIRE(text.rfind(marker, 0) == 0);
+  std::string expected = text.substr(marker.size(), text.find('\n') - marker.size());
+  auto result = run_profagent({"--validate", fixture.string(), "--plugin-path", fixture_plugin("test_agents")}, dir);
+  INFO(result.err);
+  CHECK(result.exit_code == 2);
+  CHECK(result.err.find(fixture.string() + ":" + expected) != std::string::npos);
+  CHECK(result.err.find("nothing was run") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir / "runs"));
+}
+
+}  // namespace
+
+TEST_CASE("--validate refuses an unknown importance criterion at its line and column, with a suggestion") {
+  expect_refused_by_validate("unknown_criterion");
+}
+
+TEST_CASE("--validate refuses a criterion_config key the criterion does not take, with a suggestion") {
+  expect_refused_by_validate("bad_criterion_config_key");
+}
+
+TEST_CASE("--validate refuses an unknown dataset format in a stage's dataset block, with a suggestion") {
+  expect_refused_by_validate("unknown_dataset_format");
+}
+
+TEST_CASE("--validate refuses an unknown LLM backend an agent names in its config, with a suggestion") {
+  expect_refused_by_validate("unknown_llm_backend_in_config");
+}
+
+TEST_CASE("an agent naming an llm: entry gets that backend and the agent's own config on top of it") {
+  auto dir = scratch_dir("provider_by_resource_run");
+  write_text(dir / "wf.yaml", R"(version: 1
+name: ask-planner
+llm:
+  planner: { backend: echo, temperature: 0.5 }
+stages:
+  - id: q
+    agent: ask
+    with: { backend: planner, backend_config: { model: echo-2 } }
+outputs: { answer: q.out }
+)");
+  auto run = run_profagent({"wf.yaml", "--output-dir", "run", "--plugin-path", fixture_plugin("test_agents")}, dir);
+  INFO(run.err);
+  REQUIRE(run.exit_code == 0);
+}
+
+// prune.yaml exposes the criterion's own config as a var; --set gives it, the validator checks it
+// against the criterion's schema, and a wrong key is reported at the line that uses the var.
+TEST_CASE("the shipped prune workflow takes criterion_config from --set and checks it against the criterion") {
+  auto dir = scratch_dir("validate_prune_criterion_config");
+  const fs::path shipped = fs::path(PROFAGENT_SOURCE_DIR) / "workflows" / "prune.yaml";
+  auto valid = run_profagent(
+      {"--validate", shipped.string(), "--set", "criterion=l2", "--set", "criterion_config={normalize: sum}"}, dir);
+  INFO(valid.err);
+  CHECK(valid.exit_code == 0);
+
+  auto wrong = run_profagent(
+      {"--validate", shipped.string(), "--set", "criterion=l2", "--set", "criterion_config={normalise: sum}"}, dir);
+  INFO(wrong.err);
+  CHECK(wrong.exit_code == 2);
+  const std::string text = slurp(shipped);
+  CHECK(wrong.err.find(shipped.string() + ":" + line_col(text, "\"${vars.criterion_config}\"") +
+                       ": stage 'prune': with.criterion_config.normalise (importance provider 'l2'): unknown key "
+                       "'normalise'") != std::string::npos);
+  CHECK(wrong.err.find("did you mean 'normalize'?") != std::string::npos);
+
+  auto misspelt = run_profagent({"--validate", shipped.string(), "--set", "criterion=tayler"}, dir);
+  INFO(misspelt.err);
+  CHECK(misspelt.exit_code == 2);
+  CHECK(misspelt.err.find(shipped.string() + ":" + line_col(text, "\"${vars.criterion}\"") +
+                          ": stage 'prune': with.criterion: unknown importance provider 'tayler' (did you mean "
+                          "'taylor'?)") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir / "runs"));
+
+  // --describe says which keys name a provider and which configure it.
+  auto described = run_profagent({"--describe", "pruning"}, dir);
+  CHECK(described.out.find("names a 'importance' provider") != std::string::npos);
+  CHECK(described.out.find("configures the provider 'criterion' names") != std::string::npos);
+}

@@ -319,6 +319,74 @@ TEST_CASE("the same file reached several ways is loaded once") {
   CHECK(registry.refused().empty());  // no "duplicate plugin id" from loading itself again
 }
 
+TEST_CASE("a plugin id found again in a later search path entry is shadowed: not registered, not refused") {
+  TempDir first, second;
+  fs::copy_file(fixture_library("test_agents"), first.path() / "libtest_agents.so");
+  // Another plugin with the same id (and a clashing agent id): under the first, it is not an error.
+  fs::copy_file(fixture_library("duplicate_id"), second.path() / "libduplicate_id.so");
+  const std::string winner = canonical((first.path() / "libtest_agents.so").string());
+  const std::string loser = canonical((second.path() / "libduplicate_id.so").string());
+
+  Registry registry;
+  PluginManager manager(registry);
+  manager.add_search_path(first.path().string());
+  manager.add_search_path(second.path().string());
+  manager.load_all();
+
+  REQUIRE(registry.plugins().size() == 2);
+  const PluginRecord& loaded = registry.plugins()[0];
+  const PluginRecord& shadowed = registry.plugins()[1];
+  CHECK(loaded.path == winner);
+  CHECK(loaded.loaded);
+  CHECK(shadowed.path == loser);
+  CHECK(shadowed.id == "test_agents");
+  CHECK(shadowed.version == "9.9.9");
+  CHECK_FALSE(shadowed.loaded);
+  CHECK(shadowed.shadowed_by == winner);
+  CHECK(shadowed.refusal.empty());
+  CHECK(registry.refused().empty());
+  CHECK(registry.origin_of_agent("emit") == winner);
+  // Its register function never ran: its artifact loader is not installed.
+  CHECK(round_trip_through_loader("duplicate_id_note") == profagent::Json{{"saved", true}});
+}
+
+TEST_CASE("the earlier search path entry wins whichever copy it holds") {
+  TempDir installed, fresh;
+  fs::copy_file(fixture_library("good_minimal"), installed.path() / "libgood_minimal.so");
+  fs::copy_file(fixture_library("good_minimal"), fresh.path() / "libgood_minimal.so");
+  Registry registry;
+  PluginManager manager(registry);
+  manager.add_search_path(fresh.path().string());  // as the CLI adds --plugin-path before the install dir
+  manager.add_search_path(installed.path().string());
+  manager.load_all();
+
+  REQUIRE(registry.plugins().size() == 2);
+  CHECK(registry.plugins()[0].path == canonical((fresh.path() / "libgood_minimal.so").string()));
+  CHECK(registry.plugins()[0].loaded);
+  CHECK(registry.plugins()[1].shadowed_by == registry.plugins()[0].path);
+  CHECK(registry.refused().empty());
+  CHECK(registry.find_agent("noop") != nullptr);
+}
+
+TEST_CASE("the same plugin id twice within one directory stays a duplicate, refused naming both files") {
+  TempDir dir;
+  fs::copy_file(fixture_library("good_minimal"), dir.path() / "liba_good.so");
+  fs::copy_file(fixture_library("good_minimal"), dir.path() / "libb_good_again.so");
+  Registry registry;
+  PluginManager manager(registry);
+  manager.add_search_path(dir.path().string());
+  manager.load_all();
+
+  REQUIRE(registry.plugins().size() == 2);
+  const PluginRecord& again = registry.plugins()[1];
+  CHECK_FALSE(again.loaded);
+  CHECK(again.shadowed_by.empty());
+  CHECK(contains(again.refusal, "duplicate plugin id 'good_minimal'"));
+  CHECK(contains(again.refusal, canonical((dir.path() / "liba_good.so").string())));
+  CHECK(contains(again.refusal, canonical((dir.path() / "libb_good_again.so").string())));
+  CHECK(registry.refused().size() == 1);
+}
+
 TEST_CASE("a refused file is refused once, however often it is loaded") {
   Registry registry;
   PluginManager manager(registry);

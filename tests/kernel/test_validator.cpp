@@ -59,6 +59,14 @@ const Registry& registry() {
     judge.config.add("select", ConfigType::kEnum).choices({"last", "best"}).default_value("last");
     agents.push_back(judge);
     agents.push_back(agent("take_plan", {port("plan", kinds::kPlan)}, {port("out", kinds::kJson)}));
+    // As in the test_agents fixture plugin: agents that name providers in their config.
+    auto ask = agent("ask", {}, {port("out", kinds::kJson)});
+    ask.config.add("backend", ConfigType::kString).default_value("heuristic").names_provider("llm");
+    ask.config.add("backend_config", ConfigType::kMap).default_value(Json::object()).configures_provider("backend");
+    agents.push_back(ask);
+    auto read_data = agent("read_data", {}, {port("out", kinds::kJson)});
+    read_data.config.add("data", ConfigType::kMap).required().names_provider("dataset");
+    agents.push_back(read_data);
 
     ProviderFactory heuristic;
     heuristic.id = "heuristic";
@@ -173,8 +181,8 @@ TEST_CASE("an unknown agent is reported with close matches, or the loaded agents
   CHECK(only("version: 1\nstages:\n  - { id: a, agent: emitt }\n") ==
         "wf.yaml:3:21: stage 'a': unknown agent 'emitt' (did you mean 'emit'?)");
   CHECK(only("version: 1\nstages:\n  - { id: a, agent: zzzzzzzz }\n") ==
-        "wf.yaml:3:21: stage 'a': unknown agent 'zzzzzzzz' (loaded agents: add, counter, emit, emit_metrics, "
-        "judge, record, take_plan)");
+        "wf.yaml:3:21: stage 'a': unknown agent 'zzzzzzzz' (loaded agents: add, ask, counter, emit, emit_metrics, "
+        "judge, read_data, record, take_plan)");
 }
 
 TEST_CASE("with: is checked against the agent's config schema, at the offending node") {
@@ -544,3 +552,40 @@ TEST_CASE("every invalid workflow fixture reports the diagnostic its first line 
   }
 }
 #endif
+
+TEST_CASE("a provider an agent names in its config must be loaded, with close matches when it is not") {
+  CHECK(only("version: 1\nstages:\n  - { id: q, agent: ask, with: { backend: heuristik } }\n") ==
+        "wf.yaml:3:43: stage 'q': with.backend: unknown backend 'heuristik' (did you mean 'heuristic'?)");
+  CHECK(only("version: 1\nstages:\n  - { id: q, agent: read_data, with: { data: { format: fak, path: x } } }\n") ==
+        "wf.yaml:3:56: stage 'q': with.data.format: unknown dataset provider 'fak' (did you mean 'fake'?)");
+  CHECK(only("version: 1\nstages:\n  - { id: q, agent: read_data, with: { data: { path: x } } }\n") ==
+        "wf.yaml:3:46: stage 'q': with.data: needs 'format', a string naming the dataset provider (fake)");
+  CHECK(joined(validate("version: 1\nstages:\n  - { id: q, agent: ask, with: { backend: heuristic } }\n")).empty());
+}
+
+TEST_CASE("a provider's config given in an agent's config is checked against the provider's schema") {
+  CHECK(only("version: 1\nstages:\n  - id: q\n    agent: ask\n    with:\n      backend_config: { temprature: 1 }\n") ==
+        "wf.yaml:6:37: stage 'q': with.backend_config.temprature (backend 'heuristic'): unknown key 'temprature' "
+        "(known: temperature); did you mean 'temperature'?");
+  CHECK(only("version: 1\nstages:\n  - id: q\n    agent: read_data\n    with:\n      data: { format: fake, size: 0, "
+             "path: x }\n") ==
+        "wf.yaml:6:35: stage 'q': with.data.size (dataset provider 'fake'): 0 is below the minimum 1");
+  CHECK(only("version: 1\nstages:\n  - id: q\n    agent: read_data\n    with:\n      data: { format: fake }\n") ==
+        "wf.yaml:6:13: stage 'q': with.data.path (dataset provider 'fake'): missing required key");
+}
+
+TEST_CASE("an agent may name a resource of the provider's interface, which carries its provider and config") {
+  const std::string head = "version: 1\nllm:\n  planner: { backend: heuristic, temperature: 0.5 }\nstages:\n";
+  CHECK(joined(validate(head + "  - { id: q, agent: ask, with: { backend: planner, backend_config: { temperature: 1 } } }\n"))
+            .empty());
+  CHECK(only(head + "  - { id: q, agent: ask, with: { backend: planer } }\n") ==
+        "wf.yaml:5:43: stage 'q': with.backend: unknown backend 'planer' (did you mean 'planner'?)");
+  // The agent's keys over the resource's: a bad value is the agent's, at the agent's line.
+  CHECK(only(head + "  - id: q\n    agent: ask\n    with: { backend: planner, backend_config: { temperature: 5 } }\n") ==
+        "wf.yaml:7:62: stage 'q': with.backend_config.temperature (backend 'heuristic' of resource 'planner'): 5 is "
+        "above the maximum 2");
+  // A whole "${resources.NAME}" block is checked once, at the resource.
+  CHECK(only("version: 1\nresources:\n  d: { provider: dataset, format: fake, size: 0, path: x }\nstages:\n"
+             "  - { id: q, agent: read_data, with: { data: \"${resources.d}\" } }\n") ==
+        "wf.yaml:3:47: resource 'd'.size: 0 is below the minimum 1");
+}

@@ -31,8 +31,10 @@ struct ConfigField {
   std::vector<std::string> choices;      // kEnum
   std::shared_ptr<ConfigField> element;  // kList element / kMap value; null accepts any JSON value
   bool secret = false;                   // never logged, redacted in saved workflows and reports
-  // kString: the value names a provider of this interface (e.g. "importance"); `--validate` checks it
-  // against the loaded plugins and the workflow's resources.
+  // The value names a provider of this interface (e.g. "importance"); `--validate` checks it against
+  // the loaded plugins and the workflow's resources. kString: the provider's id or a resource name;
+  // kMap: a whole provider block whose id key (e.g. `format` for datasets) names it and whose other
+  // keys are its config (an empty map: none).
   std::string provider_interface;
   // kMap: the value configures the provider named by the field `provider_key` of the same config
   // (e.g. criterion_config for criterion); `--validate` checks it against that provider's schema.

@@ -11,9 +11,12 @@
 
 namespace profagent::kernel {
 
-// The search path, lowest priority first: install dir, PROFAGENT_PLUGIN_PATH (colon-separated),
-// --plugin-path flags, the workflow's plugin_paths. Each entry is a directory (scanned for lib*.so
-// that export the descriptor symbol... see docs/plugins.md) or a single library file.
+// The search path, highest precedence first (the CLI adds: --plugin-path flags, PROFAGENT_PLUGIN_PATH
+// (colon-separated), the workflow's plugin_paths, the install dir). Each entry is a directory (scanned
+// for lib*.so that export the descriptor symbol... see docs/plugins.md) or a single library file. A
+// plugin id already loaded from an earlier entry shadows a later copy: the later one is recorded as
+// shadowed (PluginRecord::shadowed_by), not registered and not refused. The same id twice within one
+// entry is a duplicate, refused naming both files.
 class PluginManager {
  public:
   explicit PluginManager(Registry& registry);
@@ -26,11 +29,14 @@ class PluginManager {
   // not returned: the caller decides (the CLI exits 3 when any plugin was refused).
   void load_all();
   // Loads one file; the record tells whether it was accepted. A file already seen (by canonical
-  // path) is not loaded again: its first record is returned. The reference is into
+  // path) is not loaded again: its first record is returned. A file loaded by name shadows nothing
+  // and is never shadowed (an id loaded before is a duplicate). The reference is into
   // registry.plugins() and is invalidated by the next load.
   const PluginRecord& load_file(const std::string& path);
 
  private:
+  static constexpr std::size_t kNoEntry = static_cast<std::size_t>(-1);
+  const PluginRecord& load(const std::string& path, std::size_t entry);  // entry: index in search_path_
   struct Impl;
   Registry& registry_;
   std::vector<std::string> search_path_;

@@ -18,7 +18,10 @@ struct PluginRecord {
   std::string sdk_version;
   std::string fingerprint;
   bool loaded = false;
-  std::string refusal;  // why it was refused, when !loaded
+  std::string refusal;  // why it was refused, when !loaded (and not shadowed)
+  // Set when a plugin of the same id was loaded from an earlier search path entry (that file): this
+  // one is not loaded, and that is not an error (a fresh build on --plugin-path over an installed copy).
+  std::string shadowed_by;
   std::vector<std::string> roles;  // e.g. "agent:pruning", "provider:llm/openai"
 };
 
@@ -29,13 +32,14 @@ class Registry {
   Status add_plugin(const PluginRecord& record, std::vector<AgentFactory> agents,
                     std::vector<ProviderFactory> providers);
   void add_refused(PluginRecord record);
+  void add_shadowed(PluginRecord record);  // record.shadowed_by set
 
   const AgentFactory* find_agent(const std::string& id) const;
   const ProviderFactory* find_provider(const std::string& interface, const std::string& id) const;
   std::vector<const ProviderFactory*> providers_of(const std::string& interface) const;
 
   const std::vector<PluginRecord>& plugins() const { return plugins_; }
-  std::vector<const PluginRecord*> refused() const;
+  std::vector<const PluginRecord*> refused() const;  // shadowed ones are not refused
   std::vector<const AgentFactory*> agents() const;
   std::vector<const ProviderFactory*> providers() const;
 
