@@ -65,7 +65,11 @@ class AcquisitionAgent : public profagent::Agent {
       : source_(std::move(options.source)), options_(std::move(options)) {}
 
   Status run(AgentContext& context) override {
+    // A torchvision source is exported by Python first (once; later runs load the cached file).
+    auto loading =
+        context.phase(profagent::agents::source_scheme(source_) == "torchvision" ? "export and load" : "load");
     auto loaded = profagent::agents::load_model(source_, options_);
+    loading.stop();
     if (!loaded) return std::move(loaded).take_status();
     const profagent::Json summary = loaded.value()->summary();
     context.log().info("loaded {}: {} parameters, {} bytes, sha256 {}, {:.1f} ms on {}", source_,

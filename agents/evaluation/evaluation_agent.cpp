@@ -44,6 +44,7 @@ class EvaluationAgent : public profagent::Agent {
     }
     std::unique_ptr<profagent::torch_tk::Dataset> dataset;
     if (!options_.dataset.is_null()) {
+      auto loading = context.phase("load dataset");
       PROFAGENT_ASSIGN_OR_RETURN(dataset, profagent::torch_tk::make_dataset(context, options_.dataset));
       inputs.dataset = dataset.get();
       const auto& info = dataset->info();
@@ -57,6 +58,7 @@ class EvaluationAgent : public profagent::Agent {
     hooks.cancelled = [&context] { return context.cancelled(); };
     hooks.progress = [&context](long done, long total) { context.progress("batch", done, total); };
     hooks.log = &context.log();
+    hooks.phases = &context;
     PROFAGENT_ASSIGN_OR_RETURN(Json metrics, profagent::agents::evaluate(inputs, options_, hooks));
 
     context.log().info("{}", headline(metrics));

@@ -45,6 +45,7 @@ class FinetuneAgent : public profagent::Agent {
       : dataset_(std::move(dataset)), eval_dataset_(std::move(eval_dataset)), options_(std::move(options)) {}
 
   Status run(AgentContext& context) override {
+    auto preparing = context.phase("prepare (datasets, clone)");
     PROFAGENT_ASSIGN_OR_RETURN(auto input, context.input_as<ModelArtifact>("model"));
     PROFAGENT_ASSIGN_OR_RETURN(std::unique_ptr<Dataset> train, profagent::torch_tk::make_dataset(context, dataset_, "dataset"));
     std::unique_ptr<Dataset> eval;
@@ -62,6 +63,7 @@ class FinetuneAgent : public profagent::Agent {
 
     profagent::agents::TrainHooks hooks;
     hooks.cancelled = [&context] { return context.cancelled(); };
+    hooks.phases = &context;
     hooks.on_batch = [&context](long done, long total) { context.progress("batch", done, total); };
     hooks.on_epoch = [&context](const profagent::agents::EpochStats& epoch) {
       context.log().info("epoch {}/{}: loss {:.4f}, train acc {:.2f}%, eval acc {}, lr {:.6f}, {:.1f} s",
@@ -79,6 +81,7 @@ class FinetuneAgent : public profagent::Agent {
                        options_.limit > 0 ? std::min(options_.limit, train->info().size) : train->info().size,
                        train->info().format, train->info().source, options_.to_json().dump());
 
+    preparing.stop();
     if (options_.mode == TrainMode::kTrain) {
       auto trained = profagent::agents::train_module(*module, *train, eval.get(), options_, hooks);
       if (!trained) return std::move(trained).take_status();
@@ -93,7 +96,9 @@ class FinetuneAgent : public profagent::Agent {
                          trained->total_steps, trained->seconds, last.loss, last.train_accuracy * 100.0,
                          percent(last.eval_accuracy));
     } else {
+      auto recalibrating = context.phase("recalibrate");
       auto recalibrated = profagent::agents::recalibrate_batchnorm(*module, *train, options_, hooks);
+      recalibrating.stop();
       if (!recalibrated) return std::move(recalibrated).take_status();
       history["recalibration"] = recalibrated->to_json();
       result_summary = Json{{"bn_layers", recalibrated->bn_layers},
@@ -103,6 +108,7 @@ class FinetuneAgent : public profagent::Agent {
                          recalibrated->bn_layers, recalibrated->batches, recalibrated->samples,
                          recalibrated->method, recalibrated->seconds);
       if (eval) {
+        auto evaluating = context.phase("eval");
         auto evaluated = profagent::agents::evaluate_module(*module, *eval, options_.batch_size, hooks);
         if (!evaluated) return std::move(evaluated).take_status();
         history["eval"] = evaluated->to_json();

@@ -10,6 +10,8 @@
 #include <random>
 #include <utility>
 
+#include "profagent/phases.hpp"
+#include "profagent/torch/threads.hpp"
 #include "profagent/clock.hpp"
 #include "profagent/text.hpp"
 #include "profagent/torch/errors.hpp"
@@ -43,26 +45,6 @@ const char* to_string(AugmentKind kind) {
   return kind == AugmentKind::kNone ? "none" : "flip_crop";
 }
 
-// Sets LibTorch's intra-op thread count for the life of a training call and restores it, so a
-// stage's `threads` does not leak into the stages that run after it in the same process.
-class ThreadsGuard {
- public:
-  explicit ThreadsGuard(std::int64_t threads) : previous_(torch::get_num_threads()) {
-    if (threads > 0 && threads != previous_) {
-      torch::set_num_threads(static_cast<int>(threads));
-      changed_ = true;
-    }
-  }
-  ~ThreadsGuard() {
-    if (changed_) torch::set_num_threads(previous_);
-  }
-  ThreadsGuard(const ThreadsGuard&) = delete;
-  ThreadsGuard& operator=(const ThreadsGuard&) = delete;
-
- private:
-  int previous_;
-  bool changed_ = false;
-};
 
 torch::Device module_device(const torch::jit::Module& module) {
   for (const auto& parameter : module.parameters()) return parameter.device();
@@ -243,6 +225,7 @@ Result<TrainResult> train_impl(torch::jit::Module& module, torch_tk::Dataset& tr
   std::int64_t step = 0;
   for (std::int64_t epoch = 1; epoch <= epochs; ++epoch) {
     const auto epoch_start = Clock::now();
+    auto training = phase_if(hooks.phases, "train epoch");
     std::iota(order.begin(), order.end(), 0);
     std::shuffle(order.begin(), order.end(), rng);
     module.train(true);
@@ -284,7 +267,9 @@ Result<TrainResult> train_impl(torch::jit::Module& module, torch_tk::Dataset& tr
       stats.loss = loss_sum / static_cast<double>(stats.samples);
       stats.train_accuracy = static_cast<double>(correct) / static_cast<double>(stats.samples);
     }
+    training.reset();
     if (eval) {
+      auto evaluating = phase_if(hooks.phases, "eval");
       PROFAGENT_ASSIGN_OR_RETURN(EvalResult evaluated,
                                  evaluate_impl(module, *eval, options.batch_size, hooks));
       stats.eval_loss = evaluated.loss;
@@ -528,13 +513,13 @@ Json RecalibrationResult::to_json() const {
 Result<TrainResult> train_module(torch::jit::Module& module, torch_tk::Dataset& train,
                                  torch_tk::Dataset* eval, const TrainOptions& options,
                                  const TrainHooks& hooks) {
-  ThreadsGuard threads(options.threads);
+  torch_tk::ThreadsGuard threads(static_cast<int>(options.threads));
   return guarded("training", [&] { return train_impl(module, train, eval, options, hooks); });
 }
 
 Result<RecalibrationResult> recalibrate_batchnorm(torch::jit::Module& module, torch_tk::Dataset& data,
                                                   const TrainOptions& options, const TrainHooks& hooks) {
-  ThreadsGuard threads(options.threads);
+  torch_tk::ThreadsGuard threads(static_cast<int>(options.threads));
   return guarded("BatchNorm recalibration", [&] { return recalibrate_impl(module, data, options, hooks); });
 }
 
@@ -580,9 +565,11 @@ const OptionsSchema<FinetuneOptions>& finetune_options_schema() {
     using O = FinetuneOptions;
     OptionsSchema<O> s;
     s.field("dataset", &O::dataset)
+        .names_provider(torch_tk::kDatasetInterface)
         .required()
         .describe("the training data: {format: idx|cifar|image_folder, ...that dataset provider's config}");
     s.field("eval_dataset", &O::eval_dataset)
+        .names_provider(torch_tk::kDatasetInterface)
         .describe("evaluated after each epoch (and after recalibration): {format: ..., ...}");
     enum_field(s, "mode", &TrainOptions::mode, {TrainMode::kTrain, TrainMode::kBnRecalibrate})
         .describe(

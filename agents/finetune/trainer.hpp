@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "profagent/agent.hpp"
 #include "profagent/config_schema.hpp"
 #include "profagent/json.hpp"
 #include "profagent/options.hpp"
@@ -125,6 +126,7 @@ struct TrainHooks {
   std::function<bool()> cancelled;                      // polled before every batch
   std::function<void(long done, long total)> on_batch;  // within an epoch (or pass)
   std::function<void(const EpochStats&)> on_epoch;      // after each epoch's evaluation
+  AgentContext* phases = nullptr;  // records "train epoch" and "eval" (summed over epochs); null: none
 };
 
 // Trains `module` in place (the caller clones a shared module first): train mode, every parameter

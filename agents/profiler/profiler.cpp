@@ -11,10 +11,12 @@
 
 #include "profagent/agent.hpp"
 #include "profagent/log.hpp"
+#include "profagent/phases.hpp"
 #include "profagent/torch/model_artifact.hpp"
 #include "profagent/profile/dynamic_profile.hpp"
 #include "profagent/profile/roofline.hpp"
 #include "profagent/profile/static_profile.hpp"
+#include "profagent/torch/threads.hpp"
 
 namespace profagent::agents {
 
@@ -25,22 +27,6 @@ namespace {
 using torch_tk::DynamicProfile;
 using torch_tk::StaticProfile;
 
-// Restores the caller's intra-op threads; the static profile and the roofline run under the same
-// count as the dynamic profile, so every figure in the document is for one setting.
-class ThreadsGuard {
- public:
-  explicit ThreadsGuard(int threads) : previous_(at::get_num_threads()) {
-    if (threads > 0 && threads != previous_) at::set_num_threads(threads);
-  }
-  ~ThreadsGuard() {
-    if (at::get_num_threads() != previous_) at::set_num_threads(previous_);
-  }
-  ThreadsGuard(const ThreadsGuard&) = delete;
-  ThreadsGuard& operator=(const ThreadsGuard&) = delete;
-
- private:
-  int previous_;
-};
 
 std::string shape_text(const std::vector<std::int64_t>& shape) {
   std::string text = "[";
@@ -179,8 +165,15 @@ Result<std::vector<InputSpec>> profile_input_specs(const Json* shape_spec, const
   return resolve_input_specs(sources, options.batch_size, "profiling");
 }
 
+namespace {
+
+
+}  // namespace
+
 Result<ProfileResult> profile_model(const torch::jit::Module& module, const std::vector<InputSpec>& specs,
-                                    const ProfileOptions& options, const std::string& model_name) {
+                                    const ProfileOptions& options, const std::string& model_name,
+                                    AgentContext* phases) {
+  auto preparing = phase_if(phases, "prepare");
   const std::string who = "profile of " + model_name;
   torch::Device device(torch::kCPU);
   try {
@@ -190,6 +183,8 @@ Result<ProfileResult> profile_model(const torch::jit::Module& module, const std:
   }
   if (device.is_cuda() && !torch::cuda::is_available())
     return Status(ErrorCode::kUnsupported, who + ": device cuda asked for, but no CUDA device is available");
+  // The static profile and the roofline run under the same count as the dynamic profile, so every
+  // figure in the document is for one setting (every pool, OpenBLAS's too; restored after).
   ThreadsGuard threads(options.threads);
 
   // The profile runs on the device asked for; a model elsewhere is profiled through a moved copy.
@@ -203,7 +198,10 @@ Result<ProfileResult> profile_model(const torch::jit::Module& module, const std:
   static_options.model_name = model_name;
   std::string input_text;
   for (const auto& spec : specs) input_text += (input_text.empty() ? "" : ", ") + shape_text(spec.shape);
+  preparing.reset();
+  auto profiling = phase_if(phases, "static profile");
   auto static_result = torch_tk::static_profile(model, inputs, static_options);
+  profiling.reset();
   if (!static_result)
     return Status(static_result.status().code(), static_result.status().message() + " (input " + input_text + ")");
   StaticProfile statics = std::move(static_result).value();
@@ -215,9 +213,13 @@ Result<ProfileResult> profile_model(const torch::jit::Module& module, const std:
   dynamic_options.memory = options.memory;
   // The trace forward also measures the bytes each layer moves, which the roofline needs.
   dynamic_options.trace = options.trace || options.roofline;
+  // Warm-up, attribution forward and timed forwards, in one engine call.
+  auto dynamic_timer = phase_if(phases, "dynamic profile");
   PROFAGENT_ASSIGN_OR_RETURN(DynamicProfile dynamic, torch_tk::dynamic_profile(model, inputs, dynamic_options));
+  dynamic_timer.reset();
 
   std::optional<torch_tk::Roofline> roofline;
+  auto measuring = phase_if(phases, "roofline");
   if (options.roofline) {
     torch_tk::RooflineOptions roofline_options;
     roofline_options.threads = at::get_num_threads();
@@ -227,6 +229,8 @@ Result<ProfileResult> profile_model(const torch::jit::Module& module, const std:
     if (!measured) return std::move(measured).take_status().with_context(who);
     roofline = std::move(measured).value();
   }
+  measuring.reset();
+  auto documenting = phase_if(phases, "document");
 
   Json doc;
   doc["model"] = model_name;
@@ -330,7 +334,8 @@ Status run_profile_stage(AgentContext& context, const ProfileOptions& options) {
   auto specs = profile_input_specs(spec.is_null() ? nullptr : &spec, model->metadata(), options);
   if (!specs) return std::move(specs).take_status().with_context("profiling " + name);
   if (context.cancelled()) return Status(ErrorCode::kCancelled, "interrupted before profiling " + name);
-  PROFAGENT_ASSIGN_OR_RETURN(ProfileResult result, profile_model(model->module(), specs.value(), options, name));
+  PROFAGENT_ASSIGN_OR_RETURN(ProfileResult result,
+                             profile_model(model->module(), specs.value(), options, name, &context));
   const Json& total = result.profile["total"];
   context.log().info("profiled {}: {:.3f} ms per forward, sum of layers {:.3f} ms (ratio {:.3f}), {} MACs, {} params",
                      name, total["latency_ms"].get<double>(), total["sum_of_layers_ms"].get<double>(),

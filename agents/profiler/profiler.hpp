@@ -63,9 +63,11 @@ Result<std::vector<InputSpec>> profile_input_specs(const Json* shape_spec, const
 // peak_bytes, live_peak_bytes, bytes_moved, intensity, bound, attained_fraction}], roofline: {...},
 // bottlenecks: [{rank, name, kind, latency_ms, latency_share, bound, intensity, attained_fraction}],
 // intensity_method, memory_method, environment, static: {seconds, attribution, unrecognized_ops},
-// dynamic: {...forward statistics}}. Errors name `model_name`.
+// dynamic: {...forward statistics}}. Errors name `model_name`. With `phases`, records the phases
+// "prepare", "static profile", "dynamic profile", "roofline" and "document" on it.
 Result<ProfileResult> profile_model(const torch::jit::Module& module, const std::vector<InputSpec>& specs,
-                                    const ProfileOptions& options, const std::string& model_name);
+                                    const ProfileOptions& options, const std::string& model_name,
+                                    AgentContext* phases = nullptr);
 
 // The stage itself, minus the plugin boundary: reads `model` (and the optional `shapes`) from the
 // context, profiles, logs the top-k table, and publishes a ProfileArtifact on port `profile`.

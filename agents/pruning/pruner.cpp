@@ -7,6 +7,7 @@
 #include <memory>
 #include <set>
 
+#include "profagent/phases.hpp"
 #include "profagent/clock.hpp"
 #include "profagent/log.hpp"
 #include "profagent/text.hpp"
@@ -173,8 +174,10 @@ const OptionsSchema<PruningOptions>& pruning_options_schema() {
         .min(0.0)
         .describe("how far the measured MAC reduction may be from the estimate before the search is corrected");
     s.field("criterion", &O::criterion)
+        .names_provider(tk::kImportanceInterface)
         .describe("the importance provider that ranks units: l1, l2, bn_scale, random, taylor (needs calibration)");
     s.field("criterion_config", &O::criterion_config)
+        .configures_provider("criterion")
         .describe("the criterion provider's own config (e.g. {normalize: max})");
     s.field_with("reduction", ConfigType::kEnum,
                  [](const Json& value, O& options) -> Status {
@@ -190,6 +193,7 @@ const OptionsSchema<PruningOptions>& pruning_options_schema() {
     s.field("ignore_input_layer", &O::ignore_input_layer)
         .describe("leave the layer that reads the model input (first conv, patch embedding) alone");
     s.field("calibration", &O::calibration)
+        .names_provider(tk::kDatasetInterface)
         .describe("data for gradient criteria (taylor): {format: idx|cifar|image_folder, ...that provider's "
                   "config}, like the evaluation's `dataset`; an empty map means none");
     s.field("calibration_samples", &O::calibration_samples)
@@ -305,8 +309,11 @@ Result<PruningOutcome> run_pruning(const PruningRequest& request, const PruningO
   base.verify = true;
   base.profile = true;
 
+  // Opening runs the model once on a copy (the shapes to verify against) and profiles it (MACs before).
+  auto opening = phase_if(hooks.phases, "open (reference forward, static profile)");
   PROFAGENT_ASSIGN_OR_RETURN(std::unique_ptr<tk::PruneSession> session,
                              tk::PruneSession::open(*request.model, request.inputs, graph_options));
+  opening.reset();
 
   std::vector<std::string> module_paths;
   for (const auto& module : request.model->named_modules()) module_paths.push_back(module.name);
@@ -314,6 +321,8 @@ Result<PruningOutcome> run_pruning(const PruningRequest& request, const PruningO
   // One round of the engine's session, choosing units our way: the plan's layers checked against
   // the graph, the ratio searched when a MAC target is set, the MAC estimate of the choice kept.
   auto attempt = [&](double target_estimate, Json* search_steps) -> Result<Attempt> {
+    // A round: the dependency graph, the choice, the edit, the save-and-load check and the MACs after.
+    auto round = phase_if(hooks.phases, "prune round (graph, choose, apply, verify)");
     Attempt out;
     auto choose = [&](const tk::DependencyGraph& graph,
                       tk::PruneOptions& chosen) -> Result<std::vector<tk::GroupDecision>> {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "plan.hpp"
+#include "profagent/agent.hpp"
 #include "profagent/config_schema.hpp"
 #include "profagent/json.hpp"
 #include "profagent/options.hpp"
@@ -59,6 +60,7 @@ struct PruningHooks {
   std::function<bool()> cancelled;
   std::function<void(const std::string&, long, long)> progress;  // ("group", i, n), ("search", i, n)
   spdlog::logger* log = nullptr;                                   // null: profagent::log()
+  AgentContext* phases = nullptr;  // records run_pruning's phases ("open", "prune round"); null: none
 };
 
 struct PruningRequest {

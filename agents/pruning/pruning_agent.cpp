@@ -62,6 +62,7 @@ class PruningAgent : public profagent::Agent {
   explicit PruningAgent(PruningOptions options) : options_(std::move(options)) {}
 
   Status run(AgentContext& context) override {
+    auto preparing = context.phase("prepare");
     PROFAGENT_ASSIGN_OR_RETURN(auto model, context.input_as<ModelArtifact>("model"));
     profagent::agents::PruningRequest request;
     request.model = &model->module();
@@ -85,6 +86,7 @@ class PruningAgent : public profagent::Agent {
       context.progress(what, done, total);
     };
     hooks.log = &context.log();
+    hooks.phases = &context;
 
     std::unique_ptr<tk::ImportanceCriterion> criterion;
     if (!request.replay) {
@@ -99,6 +101,8 @@ class PruningAgent : public profagent::Agent {
                         "criterion '" + options_.criterion +
                             "' needs gradients: set `calibration` to a dataset ({format: idx, images: ..., labels: "
                             "...}) to compute them on");
+        preparing.stop();
+        auto calibrating = context.phase("calibration");
         PROFAGENT_ASSIGN_OR_RETURN(auto dataset, profagent::torch_tk::make_dataset(context, options_.calibration));
         context.log().info("gradients for '{}' on {} samples of {}", options_.criterion,
                            std::min(options_.calibration_samples, dataset->info().size), dataset->info().source);
@@ -109,8 +113,10 @@ class PruningAgent : public profagent::Agent {
       request.criterion = profagent::agents::make_prune_criterion(*criterion, gradients, hooks);
     }
 
+    preparing.stop();
     auto pruned = profagent::agents::run_pruning(request, options_, hooks);
     if (!pruned) return std::move(pruned).take_status().with_context("pruning " + request.model_name);
+    auto publishing = context.phase("history");
     const tk::PruneResult& result = pruned->result;
     // The engine logged each warning when it built the graph; the history keeps them all.
     if (!result.warnings.empty())

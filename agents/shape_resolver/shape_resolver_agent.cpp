@@ -28,7 +28,10 @@ class ShapeResolverAgent : public profagent::Agent {
     if (!model) return std::move(model).take_status();
     ShapeResolutionOptions options = options_;
     options.cancelled = [&context] { return context.cancelled(); };
+    // Reading the stored shapes is instant; the forwards that verify or probe them are what costs.
+    auto resolving = context.phase("resolve (verify and probe forwards)");
     auto resolved = profagent::agents::resolve_input_shapes(*model.value(), options);
+    resolving.stop();
     if (!resolved) return std::move(resolved).take_status();
     const auto& resolution = resolved.value();
     std::string shapes;
