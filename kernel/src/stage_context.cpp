@@ -2,6 +2,7 @@
 
 #include "profagent/kernel/interrupt.hpp"
 #include "profagent/log.hpp"
+#include "profagent/phases.hpp"
 
 namespace profagent::kernel {
 
@@ -57,13 +58,7 @@ void StageContext::progress(const std::string& what, long done, long total) {
 
 void StageContext::record_phase(const std::string& name, double seconds) {
   log().debug("    {}: phase '{}' took {:.3f} s", stage_id_, name, seconds);
-  for (auto& [known, total] : phases_) {
-    if (known == name) {
-      total += seconds;
-      return;
-    }
-  }
-  phases_.emplace_back(name, seconds);
+  add_phase(phases_, name, seconds);
 }
 
 Json StageContext::phases_report() const {

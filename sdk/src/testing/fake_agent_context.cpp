@@ -4,6 +4,8 @@
 #include <chrono>
 #include <system_error>
 
+#include "profagent/phases.hpp"
+
 PROFAGENT_ABI_NAMESPACE_BEGIN
 namespace testing {
 
@@ -94,15 +96,7 @@ int FakeAgentContext::progress_count() const {
   return total;
 }
 
-void FakeAgentContext::record_phase(const std::string& name, double seconds) {
-  for (auto& [known, total] : phases_) {
-    if (known == name) {
-      total += seconds;
-      return;
-    }
-  }
-  phases_.emplace_back(name, seconds);
-}
+void FakeAgentContext::record_phase(const std::string& name, double seconds) { add_phase(phases_, name, seconds); }
 
 Result<std::unique_ptr<Provider>> FakeAgentContext::make_provider(const std::string& interface,
                                                                   const std::string& provider_id,
