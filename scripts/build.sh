@@ -14,6 +14,11 @@ TARGET=runtime
 if [ "${1:-}" = "--all" ]; then TARGET=all; shift; fi
 # ccache (when installed) may reuse objects built with the LibTorch precompiled header.
 export CCACHE_SLOPPINESS="${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}"
+# Ninja when installed (scripts/setup.sh installs it): it compiles a library's sources while the
+# libraries it links are still building, where Make waits, which keeps both cores busy. An existing
+# build directory keeps the generator it was configured with.
+GENERATOR=()
+if [ ! -f "$BUILD_DIR/CMakeCache.txt" ] && command -v ninja >/dev/null; then GENERATOR=(-G Ninja); fi
 # shellcheck disable=SC2086
-cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-Release}" ${PROFAGENT_CMAKE_ARGS:-} "$@"
+cmake -S . -B "$BUILD_DIR" "${GENERATOR[@]}" -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-Release}" ${PROFAGENT_CMAKE_ARGS:-} "$@"
 cmake --build "$BUILD_DIR" -j "$JOBS" --target "$TARGET"

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  build-essential cmake ccache git pkg-config
+  build-essential cmake ninja-build ccache git pkg-config
   libtorch-dev libopenblas0-pthread           # LibTorch; OpenBLAS or every fp32 figure is ~40x off
   libboost-dev libboost-filesystem-dev         # Boost.DLL (plugins), Asio/Beast (HTTP)
   zlib1g-dev                                   # gzip IDX datasets
