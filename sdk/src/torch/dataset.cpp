@@ -13,7 +13,7 @@ namespace profagent::torch_tk {
 
 namespace {
 
-std::string shape_text(std::int64_t c, std::int64_t h, std::int64_t w) {
+std::string image_shape_text(std::int64_t c, std::int64_t h, std::int64_t w) {
   return std::to_string(c) + "x" + std::to_string(h) + "x" + std::to_string(w);
 }
 
@@ -88,7 +88,7 @@ Status Transforms::apply(const torch::Tensor& raw_uint8, torch::Tensor& out) con
   if (h_out > h_resized || w_out > w_resized)
     return Status(ErrorCode::kInvalidArgument, "center_crop " + std::to_string(center_crop) +
                                                    " is larger than the " + (resize > 0 ? "resized " : "") +
-                                                   "image (" + shape_text(c_in, h_resized, w_resized) + ")");
+                                                   "image (" + image_shape_text(c_in, h_resized, w_resized) + ")");
 
   try {
     const std::vector<std::int64_t> out_sizes{n, c_out, h_out, w_out};
