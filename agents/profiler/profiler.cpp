@@ -213,10 +213,13 @@ Result<ProfileResult> profile_model(const torch::jit::Module& module, const std:
   dynamic_options.memory = options.memory;
   // The trace forward also measures the bytes each layer moves, which the roofline needs.
   dynamic_options.trace = options.trace || options.roofline;
-  // Warm-up, attribution forward and timed forwards, in one engine call.
-  auto dynamic_timer = phase_if(phases, "dynamic profile");
+  // Warm-up, attribution forward, timed forwards and summary, in one engine call: each a phase.
+  if (phases) {
+    dynamic_options.on_part = [phases](const std::string& part, double seconds) {
+      phases->record_phase("dynamic profile: " + part, seconds);
+    };
+  }
   PROFAGENT_ASSIGN_OR_RETURN(DynamicProfile dynamic, torch_tk::dynamic_profile(model, inputs, dynamic_options));
-  dynamic_timer.reset();
 
   std::optional<torch_tk::Roofline> roofline;
   auto measuring = phase_if(phases, "roofline");

@@ -64,7 +64,7 @@ Result<std::vector<InputSpec>> profile_input_specs(const Json* shape_spec, const
 // bottlenecks: [{rank, name, kind, latency_ms, latency_share, bound, intensity, attained_fraction}],
 // intensity_method, memory_method, environment, static: {seconds, attribution, unrecognized_ops},
 // dynamic: {...forward statistics}}. Errors name `model_name`. With `phases`, records the phases
-// "prepare", "static profile", "dynamic profile", "roofline" and "document" on it.
+// "prepare", "static profile", "dynamic profile: warm-up" (then ": attribution forward", ": timed forwards", ": summary"), "roofline" and "document" on it.
 Result<ProfileResult> profile_model(const torch::jit::Module& module, const std::vector<InputSpec>& specs,
                                     const ProfileOptions& options, const std::string& model_name,
                                     AgentContext* phases = nullptr);

@@ -10,18 +10,7 @@ using profagent::Json;
 using profagent::JsonArtifact;
 using profagent::testing::FakeAgentContext;
 using profagent::testing::resolve_config;
-
-namespace {
-
-// Runs an agent of `factory` in `context` as the kernel would: made by its factory, run through the
-// SDK's wrapper.
-profagent::Status run_agent(const profagent::AgentFactory& factory, FakeAgentContext& context) {
-  auto agent = profagent::make_agent(factory, context.config());
-  if (!agent) return std::move(agent).take_status();
-  return agent.value()->execute(context, factory.id);
-}
-
-}  // namespace
+using profagent::testing::run_agent;  // made by the factory from the context's config, run as the kernel does
 
 TEST_CASE("greet says hello as many times as configured") {
   auto factory = greeting::greet_factory();

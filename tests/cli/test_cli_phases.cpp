@@ -65,6 +65,13 @@ TEST_CASE("every first-party agent records phases that add up to its stage's tim
   REQUIRE(profiled.exit_code == 0);
   Json profile_report = Json::parse(slurp(dir / "profile_run" / "report.json"));
   for (const std::string& agent : check_stage_phases(profile_report)) agents.insert(agent);
+  // The profiler splits its dynamic profile: warm-up apart from the timed forwards.
+  std::set<std::string> profiler_phases;
+  for (const Json& stage : profile_report["stages"])
+    if (stage["agent"] == "profiler")
+      for (const Json& phase : stage["phases"]) profiler_phases.insert(phase["phase"].get<std::string>());
+  for (const char* part : {"warm-up", "attribution forward", "timed forwards", "summary"})
+    CHECK(profiler_phases.count(std::string("dynamic profile: ") + part) == 1);
 
   CHECK(agents == std::set<std::string>{"acquisition", "shape_resolver", "profiler", "evaluation", "pruning",
                                         "finetune"});

@@ -111,9 +111,7 @@ TEST_CASE("the fake context names a provider it does not have, and a bad config 
   FakeAgentContext context(resolve_config(factory, Json{{"provider", "scael"}}), "scale");
   context.with_input("value", std::make_shared<JsonArtifact>("json", Json{{"value", 1.0}}))
       .with_plugin(register_scale_plugin);
-  auto agent = profagent::make_agent(factory, context.config());
-  REQUIRE(agent.is_ok());
-  Status ran = agent.value()->execute(context, factory.id);
+  Status ran = profagent::testing::run_agent(factory, context);
   CHECK(ran.code() == ErrorCode::kNotFound);
   CHECK(ran.message().find("no provider 'scael' of interface 'number'") != std::string::npos);
   CHECK_THROWS_AS(resolve_config(factory, Json{{"provder", "scale"}}), profagent::StatusError);

@@ -1,6 +1,8 @@
 #pragma once
 // The importance_basic plugin's criteria (one factory per provider id) and the config fields they
 // share. Internal to the plugin: third-party criteria use profagent/torch/importance.hpp directly.
+#include <torch/torch.h>
+
 #include <string>
 #include <vector>
 

@@ -400,6 +400,12 @@ Json DynamicProfile::chrome_trace() const {
 Result<DynamicProfile> dynamic_profile(const torch::jit::Module& module, const std::vector<torch::jit::IValue>& inputs,
                                        const DynamicProfileOptions& options) {
   const auto started = Clock::now();
+  auto part_started = started;
+  auto part_done = [&](const char* part) {
+    const auto now = Clock::now();
+    if (options.on_part) options.on_part(part, ms_between(part_started, now) / 1000.0);
+    part_started = now;
+  };
   DynamicProfile profile;
   profile.model = options.model_name;
   if (profile.model.empty()) profile.model = module.type()->name() ? module.type()->name()->name() : "model";
@@ -424,10 +430,13 @@ Result<DynamicProfile> dynamic_profile(const torch::jit::Module& module, const s
   try {
     for (int i = 0; i < options.warmup; ++i) (void)forward.run();
     forward.sync();
+    part_done("warm-up");
     attribution_forward(forward, detail, counter, options.memory);
     for (const std::string& name : detail.names()) measured.layer_of(name);
     measured.layer_ops = detail.ops_per_layer();
+    part_done("attribution forward");
     timed_forwards(forward, detail, options, measured);
+    part_done("timed forwards");
   } catch (const std::exception& e) {
     return Status(ErrorCode::kRuntime, who + ": the forward failed on input " + shapes_text(inputs) + ": " + torch_error_reason(e));
   }
@@ -438,6 +447,7 @@ Result<DynamicProfile> dynamic_profile(const torch::jit::Module& module, const s
   summarise_forwards(measured, middle, options.bare, profile);
   if (options.memory) add_memory(detail, *counter, profile);
   if (options.trace) add_trace(detail, measured, profile);
+  part_done("summary");
   profile.seconds = ms_between(started, Clock::now()) / 1000.0;
   return profile;
 }

@@ -119,5 +119,11 @@ Config resolve_config(const AgentFactory& factory, const Json& values) {
   return std::move(resolved).value();
 }
 
+Status run_agent(const AgentFactory& factory, FakeAgentContext& context) {
+  auto agent = make_agent(factory, context.config());
+  if (!agent) return std::move(agent).take_status();
+  return agent.value()->execute(context, factory.id);
+}
+
 }  // namespace testing
 PROFAGENT_ABI_NAMESPACE_END

@@ -45,6 +45,7 @@
 #include <torch/script.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,10 @@ struct DynamicProfileOptions {
   bool bare = true;        // time bare forwards too (for sum_ratio)
   bool memory = true;      // the attribution forward runs with the allocator hook
   bool trace = true;       // record the ops of the attribution forward for the Chrome trace
+  // Told the seconds of each part of the profile as it ends, in this order: "warm-up" (preparing
+  // the module and the untimed forwards), "attribution forward", "timed forwards", "summary". The
+  // parts add up to the whole call; the profiler agent records them as phases of its stage.
+  std::function<void(const std::string& part, double seconds)> on_part;
 };
 
 // One top-level op of the traced forward.

@@ -88,5 +88,10 @@ class PROFAGENT_SDK_API FakeAgentContext : public AgentContext {
 // schema. Throws StatusError with the schema's message when they do not fit.
 PROFAGENT_SDK_API Config resolve_config(const AgentFactory& factory, const Json& values);
 
+// Runs an agent of `factory` in `context` as the kernel does: made by the factory from
+// context.config(), then run through Agent::execute (which turns an exception into a failed status).
+// Returns the factory's refusal or the run's status.
+PROFAGENT_SDK_API Status run_agent(const AgentFactory& factory, FakeAgentContext& context);
+
 }  // namespace testing
 PROFAGENT_ABI_NAMESPACE_END

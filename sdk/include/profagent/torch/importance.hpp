@@ -5,9 +5,9 @@
 //   context.make_provider_as<profagent::torch_tk::ImportanceCriterion>("importance", "l1", config)
 // The shared helpers below (validation, per-member unit sums, reduction over members, normalisation)
 // are what every first-party criterion is built from, so a third-party criterion only writes how one
-// member scores its units. Including this header pulls in LibTorch.
-#include <torch/script.h>
-#include <torch/torch.h>
+// member scores its units. The header pulls in only ATen's Tensor (every Tensor method, a few seconds to
+// compile), not <torch/torch.h>: a criterion that calls free functions includes their <ATen/ops/*.h>.
+#include <ATen/core/Tensor.h>
 
 #include <cstdint>
 #include <functional>
@@ -18,6 +18,10 @@
 
 #include "profagent/provider.hpp"
 #include "profagent/status.hpp"
+
+namespace torch::jit {
+struct Module;
+}  // namespace torch::jit
 
 namespace profagent::torch_tk {
 
@@ -36,8 +40,8 @@ constexpr const char* kRoleBuffer = "buffer";      // running_mean/var: moved wi
 
 struct ImportanceMember {
   std::string param;     // "layer1.0.conv1.weight"
-  torch::Tensor weight;  // the parameter (or buffer) tensor
-  torch::Tensor grad;    // its gradient from a calibration batch; undefined when none
+  at::Tensor weight;  // the parameter (or buffer) tensor
+  at::Tensor grad;    // its gradient from a calibration batch; undefined when none
   std::int64_t dim = 0;  // the dim the units index (negative counts from the end, like torch)
   // Per unit, its indices along `dim`: a channel owns one row of its producer, a head a block of
   // rows, a flattened channel H·W consecutive input features of the next linear. An empty list means
@@ -64,7 +68,7 @@ class ImportanceCriterion : public Provider {  // interface "importance"
   // True when score() reads ImportanceMember::grad (see compute_gradients and attach_gradients).
   virtual bool needs_gradients() const { return false; }
   // One score per unit (shape [units], float64 or float32, >= 0), higher = more important.
-  virtual Result<torch::Tensor> score(const ImportanceGroup& group, GroupReduction reduction) = 0;
+  virtual Result<at::Tensor> score(const ImportanceGroup& group, GroupReduction reduction) = 0;
 };
 
 // ---- Helpers for criteria (and for the pruner, to check what a third-party criterion returned) ----
@@ -80,18 +84,18 @@ Status validate_group(const ImportanceGroup& group, bool require_gradients = fal
                       const std::vector<std::string>& gradient_roles = {});
 
 // Checks a criterion's answer: shape [group.units], floating point, finite, >= 0.
-Status validate_scores(const ImportanceGroup& group, const torch::Tensor& scores);
+Status validate_scores(const ImportanceGroup& group, const at::Tensor& scores);
 
 // Σ of `values` (shaped like the member's weight) over every dim except `dim`: [size(dim)] float64.
-torch::Tensor sum_over_other_dims(const torch::Tensor& values, std::int64_t dim);
+at::Tensor sum_over_other_dims(const at::Tensor& values, std::int64_t dim);
 
 // Per-index values of a member ([size(dim)]) summed into its units: [units] float64. Call on a
 // validated group (indices are not checked again).
-torch::Tensor sum_into_units(const torch::Tensor& per_index, const ImportanceMember& member,
+at::Tensor sum_into_units(const at::Tensor& per_index, const ImportanceMember& member,
                              std::int64_t units);
 
 // How one member scores the group's units: [units], >= 0 (0 for units it has no index of).
-using MemberScorer = std::function<Result<torch::Tensor>(const ImportanceMember& member, std::int64_t units)>;
+using MemberScorer = std::function<Result<at::Tensor>(const ImportanceMember& member, std::int64_t units)>;
 
 // Validates the group, scores every member whose effective role is in `roles` with `scorer`, and
 // reduces them per unit over the members that have indices for it. Members are not normalised one by
@@ -99,7 +103,7 @@ using MemberScorer = std::function<Result<torch::Tensor>(const ImportanceMember&
 // counts for more than its BN's γ. Fails with kUnsupported, naming the group and its members, when
 // no member has one of `roles`.
 // Returns [units] float64.
-Result<torch::Tensor> reduce_members(const ImportanceGroup& group, GroupReduction reduction,
+Result<at::Tensor> reduce_members(const ImportanceGroup& group, GroupReduction reduction,
                                      const std::vector<std::string>& roles, const MemberScorer& scorer,
                                      bool require_gradients = false);
 
@@ -109,12 +113,12 @@ Result<torch::Tensor> reduce_members(const ImportanceGroup& group, GroupReductio
 enum class ScoreNormalization { kNone, kMean, kMax, kSum };
 Result<ScoreNormalization> parse_score_normalization(const std::string& text);  // "none"|"mean"|"max"|"sum"
 const char* to_string(ScoreNormalization normalization);
-torch::Tensor normalize_scores(const torch::Tensor& scores, ScoreNormalization normalization);
+at::Tensor normalize_scores(const at::Tensor& scores, ScoreNormalization normalization);
 
 // ---- Gradients for gradient-based criteria (Taylor) ----
 
 // Parameter name (module.named_parameters(), e.g. "layer1.0.conv1.weight") → its gradient.
-using GradientMap = std::map<std::string, torch::Tensor>;
+using GradientMap = std::map<std::string, at::Tensor>;
 
 // Gradients of the mean over `batches` of each batch's mean cross-entropy of the logits, for every
 // parameter of `module` (scripted or traced). Each batch is (inputs [N, ...], integer labels [N]);
@@ -124,7 +128,7 @@ using GradientMap = std::map<std::string, torch::Tensor>;
 // model traced in training mode, whose graph updates BN statistics whatever eval() says; that case is
 // logged). A parameter the loss does not reach gets a zero gradient.
 Result<GradientMap> compute_gradients(torch::jit::Module& module,
-                                      const std::vector<std::pair<torch::Tensor, torch::Tensor>>& batches);
+                                      const std::vector<std::pair<at::Tensor, at::Tensor>>& batches);
 
 // Sets every member's grad from `gradients` by its `param`, except members of role "buffer" (running
 // statistics have no gradient); fails naming the group and parameter when one is missing.
