@@ -56,12 +56,16 @@ class LayerCensus : public profagent::Agent {
     }
     timer.stop();
 
-    std::map<std::string, Json> by_type;
+    struct TypeTotal {
+      std::int64_t count = 0;
+      std::int64_t params = 0;
+    };
+    std::map<std::string, TypeTotal> by_type;
     std::int64_t total_params = 0;
     for (const Layer& layer : layers) {
-      Json& row = by_type.try_emplace(layer.type, Json{{"type", layer.type}, {"count", 0}, {"params", 0}}).first->second;
-      row["count"] = row["count"].get<std::int64_t>() + 1;
-      row["params"] = row["params"].get<std::int64_t>() + layer.params;
+      TypeTotal& total = by_type[layer.type];
+      ++total.count;
+      total.params += layer.params;
       total_params += layer.params;
     }
     std::stable_sort(layers.begin(), layers.end(), [](const Layer& a, const Layer& b) { return a.params > b.params; });
@@ -69,7 +73,7 @@ class LayerCensus : public profagent::Agent {
     for (std::size_t i = 0; i < layers.size() && static_cast<std::int64_t>(i) < top_; ++i)
       largest.push_back({{"name", layers[i].name}, {"type", layers[i].type}, {"params", layers[i].params}});
     Json types = Json::array();
-    for (auto& [type, row] : by_type) types.push_back(row);
+    for (const auto& [type, total] : by_type) types.push_back({{"type", type}, {"count", total.count}, {"params", total.params}});
 
     context.log().info("{} modules, {} parameters; largest: {}", layers.size(), total_params,
                        layers.empty() ? "-" : layers.front().name);
