@@ -13,6 +13,7 @@
 #include "model_loader.hpp"
 #include "profagent/prune/prune_attention.hpp"
 #include "prune_test_support.hpp"
+#include "tiny_transformers.hpp"
 #include "test_support.hpp"
 #include "torchvision_source.hpp"
 
@@ -22,65 +23,12 @@ using profagent::test::forward_tensor;
 using profagent::test::graph_of;
 using profagent::test::group_named;
 using profagent::test::member_of;
+using profagent::test::swin_input;
+using profagent::test::tiny_model;
+using profagent::test::vit_input;
 using namespace profagent::torch_tk;
 
 namespace {
-
-const fs::path kCache = fs::path(PROFAGENT_TEST_BINARY_DIR) / "attention_cache";
-
-// The tiny models, exported once per cache (script and trace of each) by the Debian Python.
-const char* kExportProgram = R"(import sys, os, torch
-from torchvision.models import VisionTransformer
-from torchvision.models.swin_transformer import SwinTransformer
-out = sys.argv[1]
-torch.manual_seed(0)
-models = {
-    "vit": (VisionTransformer(image_size=28, patch_size=7, num_layers=2, num_heads=4, hidden_dim=32,
-                              mlp_dim=64, num_classes=10), (1, 3, 28, 28)),
-    "swin": (SwinTransformer(patch_size=[4, 4], embed_dim=32, depths=[2, 2], num_heads=[2, 4],
-                             window_size=[4, 4], num_classes=10), (1, 3, 32, 32)),
-}
-with torch.no_grad():
-    for name, (model, shape) in models.items():
-        model.eval()
-        # Untrained norms are identities: random affine parameters make wrong mappings visible.
-        for p in model.parameters():
-            if p.dim() == 1:
-                p.add_(torch.randn_like(p) * 0.1)
-        torch.jit.script(model).save(os.path.join(out, name + "_script.pt.tmp"))
-        torch.jit.trace(model, torch.randn(shape)).save(os.path.join(out, name + "_trace.pt.tmp"))
-for f in os.listdir(out):
-    if f.endswith(".tmp"):
-        os.replace(os.path.join(out, f), os.path.join(out, f[:-4]))
-)";
-
-torch::jit::Module tiny_model(const std::string& name, const std::string& export_kind) {
-  static std::mutex mutex;
-  std::lock_guard<std::mutex> lock(mutex);
-  const fs::path file = kCache / (name + "_" + export_kind + ".pt");
-  if (!fs::exists(file)) {
-    fs::create_directories(kCache);
-    const fs::path program = kCache / "export.py";
-    std::ofstream(program) << kExportProgram;
-    const std::string command =
-        profagent::agents::default_python().string() + " " + program.string() + " " + kCache.string() + " 2>/dev/null";
-    REQUIRE_MESSAGE(std::system(command.c_str()) == 0, "export failed: " << command);
-  }
-  REQUIRE(fs::exists(file));
-  torch::jit::Module module = torch::jit::load(file.string());
-  module.eval();
-  return module;
-}
-
-torch::Tensor vit_input() {
-  torch::manual_seed(7);
-  return torch::randn({2, 3, 28, 28});
-}
-
-torch::Tensor swin_input() {
-  torch::manual_seed(8);
-  return torch::randn({1, 3, 32, 32});
-}
 
 PruneResult prune_ok(const torch::jit::Module& module, const torch::Tensor& input, const PruneOptions& options,
                      const DependencyOptions& graph_options = {}) {

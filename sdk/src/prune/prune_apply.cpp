@@ -17,6 +17,8 @@
 #include "profagent/profile/static_profile.hpp"
 #include "prune_internal.hpp"
 #include "prune_ir.hpp"
+#include "prune_method_edits.hpp"
+#include "prune_module_types.hpp"
 
 namespace profagent::torch_tk {
 
@@ -324,14 +326,19 @@ Result<torch::jit::Module> apply_pruning(DependencyGraph& graph, const std::vect
     for (auto& [path, edit] : module_edits) {
       auto type = edit.module.type();
       if (!type->name()) continue;
+      edit.own_type = !a.origins.empty();
       if (const ModuleRule* rule = a.module_rules->find(type->name()->name())) (*rule)(edit);
     }
-    // Graph ints. List constants are rebuilt once per use with all their changed elements.
+    // Graph ints: in the analysed graph (the output when the model could not keep its modules) and in
+    // the code of the module each came from.
     std::map<std::pair<Node*, std::size_t>, std::vector<std::int64_t>> list_edits;
+    MethodIntEdits method_edits;
+    std::string unmapped = a.origins.empty() ? a.inline_reason : "";
     for (const IntEditSpec& spec : a.int_edits) {
       const std::size_t s = static_cast<std::size_t>(spec.slot);
       const std::int64_t value = new_width[s] * spec.numerator / spec.denominator;
       if (!changed[s] || value == spec.old_value) continue;
+      if (unmapped.empty() && spec.attr_name.empty()) unmapped = method_edits.add(spec, value, a);
       if (spec.element >= 0) {
         auto [entry, inserted] = list_edits.try_emplace({spec.node, spec.input});
         if (inserted) entry->second = torch::jit::toIValue(spec.node->input(spec.input))->toIntVector();
@@ -348,6 +355,14 @@ Result<torch::jit::Module> apply_pruning(DependencyGraph& graph, const std::vect
       torch::jit::WithInsertPoint point(use.first);
       use.first->replaceInput(use.second, a.graph->insertConstant(c10::IValue(ints)));
     }
+    if (unmapped.empty()) unmapped = method_edits.check();
+    if (unmapped.empty()) {
+      method_edits.apply();
+      remove_tags(a.origins);
+      method_edits.eliminate_dead_code();
+      return a.module;
+    }
+    log().warn("{}: the pruned model is one inlined forward, not the original modules: {}", what, unmapped);
     torch::jit::EliminateDeadCode(a.graph);
     return make_output_module(a);
   } catch (const std::exception& e) {

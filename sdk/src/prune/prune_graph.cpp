@@ -12,6 +12,7 @@
 #include "profagent/log.hpp"
 #include "prune_internal.hpp"
 #include "prune_ir.hpp"
+#include "prune_module_types.hpp"
 
 namespace profagent::torch_tk {
 
@@ -332,12 +333,22 @@ Result<std::unique_ptr<DependencyGraph>> build_dependency_graph(const torch::jit
   analysis->module_rules = options.module_rules != nullptr ? options.module_rules : &ModuleRules::registered();
   const std::string what = "pruning " + analysis->model_name;
   try {
-    analysis->module = module.deepcopy();
-    analysis->module.eval();
-    auto method = analysis->module.find_method("forward");
-    if (!method) return Status(ErrorCode::kInvalidArgument, what + ": the module has no forward method");
-    analysis->graph = method->graph()->copy();
-    torch::jit::Inline(*analysis->graph);
+    if (!module.find_method("forward")) {
+      return Status(ErrorCode::kInvalidArgument, what + ": the module has no forward method");
+    }
+    Result<torch::jit::Module> own_types = copy_with_own_types(module);
+    if (own_types.is_ok()) {
+      analysis->module = *own_types;
+      analysis->module.eval();
+      analysis->origins = tag_method_nodes(analysis->module);
+      analysis->graph = inline_forward(analysis->module);
+    } else {
+      analysis->inline_reason = own_types.status().message();
+      analysis->module = module.deepcopy();
+      analysis->module.eval();
+      analysis->graph = analysis->module.get_method("forward").graph()->copy();
+      torch::jit::Inline(*analysis->graph);
+    }
   } catch (const std::exception& e) {
     return Status(ErrorCode::kRuntime, what + ": cannot copy and inline the module: " + torch_error_reason(e));
   }

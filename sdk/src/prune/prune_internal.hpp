@@ -51,6 +51,11 @@ class PruneAnalysis {
   std::string model_name;
   torch::jit::Module module;                 // the working deep copy, eval
   std::shared_ptr<torch::jit::Graph> graph;  // its forward, inlined and specialised
+  // The tagged nodes of the working copy's own per-instance methods (prune_module_types.hpp): how an
+  // edit of `graph` is made in the code of the module it came from. Empty when the copy could not get
+  // types of its own: the pruned model is then one inlined forward (`inline_reason` says why).
+  std::vector<torch::jit::Node*> origins;
+  std::string inline_reason;
   const PruneRules* rules = nullptr;
   const ModuleRules* module_rules = nullptr;
 

@@ -39,19 +39,29 @@ const PruneRule* PruneRules::find(const std::string& op) const { return find_op_
 
 bool ModuleEdit::set_int(const std::string& attr, std::int64_t value) const {
   auto type = module.type();
-  auto slot = type->findAttributeSlot(attr);
-  if (!slot || type->getAttribute(*slot)->kind() != c10::TypeKind::IntType) return false;
-  module._ivalue()->setSlot(*slot, c10::IValue(value));
+  if (auto slot = type->findAttributeSlot(attr)) {
+    if (type->getAttribute(*slot)->kind() != c10::TypeKind::IntType) return false;
+    module._ivalue()->setSlot(*slot, c10::IValue(value));
+    return true;
+  }
+  auto constant = type->findConstant(attr);
+  if (!own_type || !constant || !constant->isInt()) return false;
+  // No object holds constants: replacing one on a type that only this instance has is safe.
+  type->unsafeRemoveConstant(attr);
+  type->addConstant(attr, c10::IValue(value));
   return true;
 }
 
 std::optional<std::int64_t> ModuleEdit::get_int(const std::string& attr) const {
   auto type = module.type();
-  auto slot = type->findAttributeSlot(attr);
-  if (!slot) return std::nullopt;
-  c10::IValue value = module._ivalue()->getSlot(*slot);
-  if (!value.isInt()) return std::nullopt;
-  return value.toInt();
+  if (auto slot = type->findAttributeSlot(attr)) {
+    c10::IValue value = module._ivalue()->getSlot(*slot);
+    if (!value.isInt()) return std::nullopt;
+    return value.toInt();
+  }
+  auto constant = type->findConstant(attr);
+  if (!constant || !constant->isInt()) return std::nullopt;
+  return constant->toInt();
 }
 
 std::optional<std::int64_t> new_dim(const ModuleEdit& edit, const std::string& attr, std::size_t dim) {

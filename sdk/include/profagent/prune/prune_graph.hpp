@@ -187,15 +187,21 @@ class PruneRules {
 // Module attributes that must follow the new shapes of a module's parameters (Linear.in_features,
 // nn.MultiheadAttention.embed_dim ...): read in untaken branches or by Python code. A rule is keyed by
 // the module class's base name ("Linear", "MultiheadAttention"); it gets the instance and the new
-// shapes of its direct parameters and buffers, and sets int attributes that exist (class constants,
-// e.g. Conv2d.in_channels in scripted torchvision, are baked into the code and are not attributes).
+// shapes of its direct parameters and buffers, and sets the int attributes and class constants that
+// exist (Conv2d.in_channels is a class constant in scripted torchvision; every instance of a pruned
+// model has a class type of its own, so changing it changes that instance alone).
 struct ModuleEdit {
   torch::jit::Module module;
   std::string path;
   std::map<std::string, PruneShape> old_shapes;  // attr → shape before
   std::map<std::string, PruneShape> new_shapes;  // attr → shape after
-  // Sets an int attribute when the type has one (not a constant); false when it has none.
+  // The instance has a class type of its own (the pruned model keeps its modules): its class
+  // constants may change. False when the model's types could not be copied (then they are shared).
+  bool own_type = false;
+  // Sets an int attribute, or an int class constant of an own type (Conv2d.out_channels in scripted
+  // torchvision); false when the type has neither.
   bool set_int(const std::string& attr, std::int64_t value) const;
+  // The int attribute or int class constant `attr`.
   std::optional<std::int64_t> get_int(const std::string& attr) const;
 };
 using ModuleRule = std::function<void(const ModuleEdit&)>;
