@@ -1,7 +1,8 @@
 // Structured pruning of transformers (prune_attention.hpp): heads and MLP hidden units of a tiny
 // torchvision VisionTransformer and SwinTransformer, scripted and traced; zero-weight exactness for
-// heads and hidden units; ratio 0 is the identity; the saved model runs the same in Python; the
-// scripted ViT's slow attention path (taken with gradients) still runs after pruning.
+// heads and hidden units (relative to the outputs' magnitude); ratio 0 is the identity; the saved
+// model runs the same in Python; the scripted ViT's slow attention path (taken with gradients) still
+// runs after pruning.
 #include "torch_doctest.hpp"
 
 #include <cstdlib>
@@ -12,7 +13,7 @@
 
 #include "model_loader.hpp"
 #include "profagent/prune/prune_attention.hpp"
-#include "prune_test_support.hpp"
+#include "prune_checks.hpp"
 #include "tiny_transformers.hpp"
 #include "test_support.hpp"
 #include "torchvision_source.hpp"
@@ -23,10 +24,13 @@ using profagent::test::forward_tensor;
 using profagent::test::graph_of;
 using profagent::test::group_named;
 using profagent::test::member_of;
+using profagent::test::relative_difference;
 using profagent::test::swin_input;
 using profagent::test::tiny_model;
 using profagent::test::vit_input;
+using profagent::test::ZeroWeightReplay;
 using namespace profagent::torch_tk;
+using profagent::test::kExactRelative;
 
 namespace {
 
@@ -48,12 +52,10 @@ torch::Tensor param(const torch::jit::Module& module, const std::string& name) {
 bool is_mlp_group(const PruneGroup& group) { return contains(group.name, "mlp"); }
 bool is_attention_group(const PruneGroup& group) { return contains(group.producer, "qkv") || contains(group.producer, "in_proj"); }
 
-// Chooses `ratio` of the units of the groups `select` accepts (L1), zeroes their producer rows,
-// biases and norm vectors in a copy, prunes the copy with the same decisions and returns the largest
-// difference between the zeroed model's outputs and the pruned one's.
-double zero_weight_difference(const torch::jit::Module& module, const torch::Tensor& input, double ratio,
-                              const std::function<bool(const PruneGroup&)>& select,
-                              const DependencyOptions& graph_options = {}, std::int64_t* removed_units = nullptr) {
+// Zero-weight replay (prune_checks.hpp) of `ratio` of the units of the groups `select` accepts (L1).
+ZeroWeightReplay zero_weight_replay(const torch::jit::Module& module, const torch::Tensor& input, double ratio,
+                                    const std::function<bool(const PruneGroup&)>& select,
+                                    const DependencyOptions& graph_options = {}) {
   auto graph = graph_of(module, {input}, graph_options);
   PruneOptions options;
   for (const PruneGroup& group : graph->groups()) {
@@ -61,39 +63,9 @@ double zero_weight_difference(const torch::jit::Module& module, const torch::Ten
   }
   REQUIRE_FALSE(options.layer_ratios.empty());
   options.ratio = 0.0;
-  auto decisions = choose_units(*graph, options);
-  REQUIRE_MESSAGE(decisions.is_ok(), decisions.status().to_string());
-  torch::jit::Module zeroed = module.deepcopy();
-  std::map<std::string, torch::Tensor> params;
-  for (const auto& entry : zeroed.named_parameters()) params[entry.name] = entry.value;
-  std::map<std::string, std::vector<std::int64_t>> removal;
-  std::int64_t removed = 0;
-  torch::NoGradGuard no_grad;
-  for (const GroupDecision& decision : *decisions) {
-    removal[decision.key] = decision.removed;
-    removed += static_cast<std::int64_t>(decision.removed.size());
-    const PruneGroup* group = graph->find_group(decision.key);
-    REQUIRE(group != nullptr);
-    for (const GroupMember& member : group->members) {
-      if (member.role != "producer" && member.role != "bias" && member.role != "norm") continue;
-      std::vector<std::int64_t> indices;
-      for (std::int64_t id : decision.removed) {
-        auto at = std::find(group->unit_ids.begin(), group->unit_ids.end(), id) - group->unit_ids.begin();
-        const auto& unit = member.unit_indices[static_cast<std::size_t>(at)];
-        indices.insert(indices.end(), unit.begin(), unit.end());
-      }
-      if (!indices.empty()) params.at(member.param).index_fill_(member.dim, torch::tensor(indices, torch::kLong), 0.0);
-    }
-  }
-  if (removed_units != nullptr) *removed_units = removed;
-  PruneOptions replay;
-  replay.removal = removal;
-  replay.profile = false;
-  PruneResult pruned = prune_ok(zeroed, input, replay, graph_options);
-  torch::Tensor expected = forward_tensor(zeroed, {input});
-  torch::Tensor actual = forward_tensor(pruned.module, {input});
-  REQUIRE(expected.sizes() == actual.sizes());
-  return (expected - actual).abs().max().item<double>();
+  ZeroWeightReplay replay = profagent::test::zero_weight_replay(module, {input}, options, graph_options);
+  MESSAGE("zero-weight replay: " << replay.removed_units << " units removed, " << replay.difference);
+  return replay;
 }
 
 // Runs the saved model in Python (torch.jit.load) on the input and returns its output.
@@ -180,9 +152,9 @@ TEST_CASE("attention pruning: a fused attention head is its q, k, v rows, its pr
 TEST_CASE("attention pruning: removing fused attention heads whose weights are zero is exact") {
   torch::Tensor input = torch::randn({2, 5, 6});
   auto all = [](const PruneGroup&) { return true; };
-  std::int64_t removed = 0;
-  CHECK(zero_weight_difference(fused_attention_net(), input, 0.5, all, {}, &removed) < 1e-5);
-  CHECK(removed == 2);
+  const ZeroWeightReplay replay = zero_weight_replay(fused_attention_net(), input, 0.5, all);
+  CHECK(replay.difference.relative < kExactRelative);
+  CHECK(replay.removed_units == 2);
   // head_dim is not exact here: the fused kernel scales q·k by 1/sqrt(head_dim), which changes.
 }
 
@@ -228,7 +200,7 @@ TEST_CASE("attention pruning: tiny ViT, scripted and traced: heads with the resi
     CHECK(torch::equal(forward_tensor(identity.module, {input}), before));
 
     // MLP hidden units: exact when their fc1 rows and biases are zero.
-    CHECK(zero_weight_difference(vit, input, 0.5, is_mlp_group) < 1e-4);
+    CHECK(zero_weight_replay(vit, input, 0.5, is_mlp_group).difference.relative < kExactRelative);
 
     PruneOptions options;
     options.ratio = 0.5;
@@ -245,7 +217,9 @@ TEST_CASE("attention pruning: tiny ViT, scripted and traced: heads with the resi
     CHECK(param(result.module, "encoder.layers.encoder_layer_1.self_attention.in_proj_weight").size(0) == 3 * 16);
     CHECK(param(result.module, "class_token").size(2) == 16);
     CHECK(param(result.module, "encoder.pos_embedding").size(2) == 16);
-    CHECK((after - python_forward(result.module, input)).abs().max().item<double>() < 1e-4);
+    const auto python = relative_difference(after, python_forward(result.module, input));
+    MESSAGE("python vs ours: " << python);
+    CHECK(python.relative < kExactRelative);
   }
 }
 
@@ -272,9 +246,9 @@ TEST_CASE("attention pruning: tiny Swin, scripted and traced: heads and MLP hidd
       CHECK(member_of(heads, "features.1.0.attn.relative_position_bias_table", 1) != nullptr);
       CHECK(member_of(heads, "features.1.0.attn.proj.weight", 1)->unit_indices[1].size() == 16);
       CHECK(group_named(*graph, "features.3.1.attn.qkv").units == 4);
-      CHECK(zero_weight_difference(swin, input, 0.5, is_attention_group) < 1e-4);
+      CHECK(zero_weight_replay(swin, input, 0.5, is_attention_group).difference.relative < kExactRelative);
     }
-    CHECK(zero_weight_difference(swin, input, 0.5, is_mlp_group) < 1e-4);
+    CHECK(zero_weight_replay(swin, input, 0.5, is_mlp_group).difference.relative < kExactRelative);
 
     PruneOptions options;
     options.ratio = 0.5;
@@ -285,7 +259,9 @@ TEST_CASE("attention pruning: tiny Swin, scripted and traced: heads and MLP hidd
     CHECK(result.macs_after < result.macs_before);
     CHECK(param(result.module, "features.3.0.mlp.0.weight").size(0) == 128);
     if (kind == "trace") CHECK(param(result.module, "features.3.0.attn.qkv.weight").size(0) == 3 * 2 * 16);
-    CHECK((after - python_forward(result.module, input)).abs().max().item<double>() < 1e-4);
+    const auto python = relative_difference(after, python_forward(result.module, input));
+    MESSAGE("python vs ours: " << python);
+    CHECK(python.relative < kExactRelative);
   }
 }
 
@@ -304,7 +280,9 @@ TEST_CASE("attention pruning: the pruned scripted ViT still runs its slow attent
   torch::Tensor slow_input = input.clone().requires_grad_(true);
   torch::Tensor slow = result.module.forward({slow_input}).toTensor();
   CHECK(slow.sizes() == fast.sizes());
-  CHECK((slow.detach() - fast).abs().max().item<double>() < 1e-4);
+  const auto slow_vs_fast = relative_difference(slow.detach(), fast);
+  MESSAGE("slow vs fast attention path: " << slow_vs_fast);
+  CHECK(slow_vs_fast.relative < kExactRelative);
 }
 
 // The real models of the issue at 224×224 (minutes, so skipped unless run with --no-skip):
@@ -337,8 +315,10 @@ TEST_CASE("attention pruning: real torchvision transformers prune at 0.3 on ever
       PruneResult result = prune_ok(model, input, options, graph_options);
       torch::Tensor ours = forward_tensor(result.module, {input});
       CHECK(ours.sizes() == forward_tensor(model, {input}).sizes());
-      const double python_diff = (ours - python_forward(result.module, input)).abs().max().item<double>();
-      CHECK(python_diff < 1e-4);
+      const auto python = relative_difference(ours, python_forward(result.module, input));
+      MESSAGE("python vs ours: " << python);
+      CHECK(python.relative < kExactRelative);
+      const double python_diff = python.relative;
       CHECK(result.params_after < result.params_before);
       CHECK(result.macs_after < result.macs_before);
       std::string frozen;
