@@ -16,6 +16,7 @@
 #include "dynamic_recorders.hpp"
 #include "profagent/torch/allocation_counter.hpp"
 #include "profagent/torch/errors.hpp"
+#include "profagent/torch/heap.hpp"
 #include "profagent/torch/model_io.hpp"
 #include "profagent/torch/threads.hpp"
 #include "record_function_values.hpp"
@@ -420,6 +421,9 @@ Result<DynamicProfile> dynamic_profile(const torch::jit::Module& module, const s
   profile.repeats = options.repeats;
   PROFAGENT_ASSIGN_OR_RETURN(torch::jit::Module model, eval_model(module, who));
 
+  // Freed temporaries stay for the next forward, as in the evaluation stage: otherwise each forward
+  // may page-fault its big buffers back in, depending on what the process freed before (heap.hpp).
+  keep_freed_memory_for_reuse();
   ThreadsGuard threads(options.threads);
   profile.threads = at::get_num_threads();
   torch::NoGradGuard no_grad;
