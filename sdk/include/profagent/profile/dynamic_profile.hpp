@@ -118,6 +118,9 @@ struct DynamicProfile {
   double gap_ms = 0;                // the unattributed head + tail gap per forward (middle half's mean)
   double bookkeeping_ms = 0;        // per-op fallback only: the hierarchy walk's time per forward (excluded)
   double sum_ratio = 0;             // sum_of_layers_ms / bare.p50_ms (profiled.p50_ms without bare)
+  // Minor page faults of a bare forward (median): ~0 when the forward reuses the memory it freed
+  // before; one per 4 KiB page of every buffer the heap had handed back to the OS (heap.hpp).
+  double bare_page_faults = 0;
   std::int64_t peak_bytes = 0;      // the forward's peak extra memory (0 when not measured)
   std::vector<OpEvent> trace;       // the ops of one forward (when options.trace)
   bool shapes_recorded = false;     // RecordFunction inputs were readable (release builds)
