@@ -28,7 +28,10 @@
 // given too. Bare forwards (no callback) alternate with the profiled ones, at the same thread count
 // (set before the warm-up), and `sum_ratio` = the sum of the layers' latencies / the bare forwards'
 // p50 says how well the per-layer figures add up to what the model really takes (the profiled
-// forward's own overhead included).
+// forward's own overhead included). The forwards run after keep_freed_memory_for_reuse()
+// (profagent/torch/heap.hpp), as the evaluation's do, so the bare p50 is the evaluation's latency and
+// does not depend on what the process freed before; `bare_page_faults` shows a forward that still
+// faults its buffers in.
 //
 // Memory (`memory_method` "c10_allocator_report"): during the attribution forward, c10's allocator reports
 // every allocation and free on this thread to a MemoryReportingInfoBase installed with
