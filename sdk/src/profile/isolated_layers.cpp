@@ -103,14 +103,15 @@ Result<std::vector<std::vector<c10::IValue>>> capture_inputs(const torch::jit::M
     (void)copy.forward(std::vector<torch::jit::IValue>(inputs.begin(), inputs.end()));
     capture.stop();
   } catch (const std::exception& e) {
-    return Status(ErrorCode::kRuntime, "the model's forward failed while capturing its layers' inputs: " +
-                                           torch_error_reason(e));
+    return Status(ErrorCode::kRuntime,
+                  "the model's forward failed while capturing its layers' inputs: " + torch_error_reason(e));
   }
   for (std::size_t i = 0; i < layers.size(); ++i)
     if (capture.captured()[i].empty())
-      return Status(ErrorCode::kUnsupported,
-                    "layer '" + layers[i] +
-                        "' was not called through its own forward (an inlined model has no layer to time alone)");
+      return Status(
+          ErrorCode::kUnsupported,
+          "layer '" + layers[i] +
+              "' was not called through its own forward (an inlined model has no layer to time alone)");
   return std::move(capture.captured());
 }
 
@@ -121,11 +122,12 @@ Result<std::vector<IsolatedLayerTime>> time_layers_alone(const torch::jit::Modul
                                                          const std::vector<std::string>& layers,
                                                          const IsolatedTimingOptions& options) {
   if (options.repeats < 1 || options.warmup < 0)
-    return Status(ErrorCode::kInvalidArgument, "timing layers alone needs repeats >= 1 and warmup >= 0, got " +
-                                                   std::to_string(options.repeats) + " and " +
-                                                   std::to_string(options.warmup));
+    return Status(ErrorCode::kInvalidArgument,
+                  "timing layers alone needs repeats >= 1 and warmup >= 0, got " +
+                      std::to_string(options.repeats) + " and " + std::to_string(options.warmup));
   if (!kCanReadRecordFunctionValues)
-    return Status(ErrorCode::kUnsupported, "timing layers alone needs RecordFunction inputs (a release build)");
+    return Status(ErrorCode::kUnsupported,
+                  "timing layers alone needs RecordFunction inputs (a release build)");
   keep_freed_memory_for_reuse();  // the same heap as the dynamic profile's forwards (heap.hpp)
   ThreadsGuard threads(options.threads);
   torch::NoGradGuard no_grad;
