@@ -8,6 +8,9 @@
 //     column, the interleaved bare forwards the profiler agent runs) / (bare forward p50 × repeats).
 //     The model is warmed up first (the JIT's profiling runs and graph optimization happen on the first
 //     calls of a freshly loaded model), so the call and the bare forwards run the same optimized plan.
+// (d) the profile's attribution against layers timed alone: for the top layers of resnet50 (and the
+//     fixture ResNet), each layer's profiled latency_ms next to its own forward timed alone on the
+//     input it gets in the model (profagent/profile/isolated_layers.hpp); rounds alternate the two.
 // All at the same intra-op thread count, set once at the start.
 // torchvision models are exported once with /usr/bin/python3 (tools/export_torchvision.py) into the
 // acquisition agent's cache (~/.cache/profagent/torchvision).
@@ -24,7 +27,9 @@
 #include <vector>
 
 #include "profagent/profile/dynamic_profile.hpp"
+#include "profagent/profile/isolated_layers.hpp"
 #include "profagent/profile/static_profile.hpp"
+#include "profagent/torch/threads.hpp"
 #include "torchvision_source.hpp"
 
 namespace {
@@ -46,6 +51,12 @@ std::string torchvision_model(const std::string& name) {
     return {};
   }
   return exported->path.string();
+}
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const std::size_t n = values.size();
+  return n == 0 ? 0.0 : n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
 }
 
 torch::jit::Module load(const Model& model) {
@@ -70,7 +81,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  at::set_num_threads(threads);
+  profagent::torch_tk::ThreadsGuard pools(threads);  // every pool (OpenBLAS's too), for the whole run
   torch::NoGradGuard no_grad;
   const std::string fixtures = std::string(PROFAGENT_SOURCE_DIR) + "/tests/fixtures/models/";
   std::vector<Model> dynamic_models = {{"fixture ResNet", fixtures + "resnet_fmnist.pt", {1, 1, 28, 28}},
@@ -134,6 +145,49 @@ int main(int argc, char** argv) {
                 profile->bare.p50_ms, profile->profiled.p50_ms, profile->sum_of_layers_ms, profile->sum_ratio,
                 profile->gap_ms, profile->layers.size(), profile->method.c_str(), profile->seconds / budget_s,
                 alone->seconds / budget_s);
+    std::fflush(stdout);
+  }
+
+  std::printf(
+      "\n(d) profiled vs isolated: the top layers by profiled latency, each also timed alone on its input in the "
+      "model (median of 3 alternating rounds)\n\n| model | layer | profiled ms | alone ms | profiled / alone |\n"
+      "|---|---|---:|---:|---:|\n");
+  for (const Model& model : dynamic_models) {
+    if (model.path.empty() || (model.label != "resnet50" && model.label != "fixture ResNet")) continue;
+    auto module = load(model);
+    std::vector<torch::jit::IValue> inputs{torch::randn(model.shape)};
+    profagent::torch_tk::DynamicProfileOptions options;
+    options.warmup = warmup;
+    options.repeats = repeats;
+    options.trace = false;
+    options.memory = false;
+    auto first = profagent::torch_tk::dynamic_profile(module, inputs, options);
+    if (!first) return 1;
+    std::vector<profagent::torch_tk::LayerTiming> ranked = first->layers;
+    std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.ms > b.ms; });
+    std::vector<std::string> top;
+    for (const auto& layer : ranked)
+      if (layer.name != "(root)" && top.size() < 8) top.push_back(layer.name);
+    std::vector<std::vector<double>> profiled(top.size()), alone(top.size());
+    profagent::torch_tk::IsolatedTimingOptions alone_options;
+    alone_options.warmup = warmup;
+    alone_options.repeats = repeats;
+    for (int round = 0; round < 3; ++round) {
+      auto profile = profagent::torch_tk::dynamic_profile(module, inputs, options);
+      auto times = profagent::torch_tk::time_layers_alone(module, inputs, top, alone_options);
+      if (!profile || !times) {
+        std::fprintf(stderr, "%s: %s\n", model.label.c_str(),
+                     (!profile ? profile.status() : times.status()).to_string().c_str());
+        return 1;
+      }
+      for (std::size_t i = 0; i < top.size(); ++i) {
+        profiled[i].push_back(profile->find(top[i]) ? profile->find(top[i])->ms : 0.0);
+        alone[i].push_back((*times)[i].p50_ms);
+      }
+    }
+    for (std::size_t i = 0; i < top.size(); ++i)
+      std::printf("| %s | `%s` | %.3f | %.3f | %.3f |\n", model.label.c_str(), top[i].c_str(), median(profiled[i]),
+                  median(alone[i]), median(profiled[i]) / median(alone[i]));
     std::fflush(stdout);
   }
   return 0;

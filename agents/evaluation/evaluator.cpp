@@ -6,6 +6,7 @@
 #include "example_measures.hpp"
 #include "profagent/log.hpp"
 #include "profagent/torch/dataset.hpp"
+#include "profagent/torch/heap.hpp"
 #include "profagent/torch/threads.hpp"
 #include "random_agreement.hpp"
 
@@ -52,6 +53,9 @@ Result<Json> evaluate_unguarded(const EvaluationInputs& inputs, const Evaluation
   PROFAGENT_RETURN_IF_ERROR(check_options(options));
   const torch::Device device(options.device == "cuda" ? torch::kCUDA : torch::kCPU);
 
+  // Freed batches and temporaries stay for the next forward instead of being page-faulted back in,
+  // whatever the process freed before (heap.hpp); the profiler's forwards run the same way.
+  torch_tk::keep_freed_memory_for_reuse();
   // The count is process-wide: the stages after this one must run with the count they were given.
   torch_tk::ThreadsGuard threads(options.threads.value_or(0));
   torch::NoGradGuard no_grad;

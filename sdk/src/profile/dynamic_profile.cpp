@@ -3,6 +3,7 @@
 #include "profagent/profile/dynamic_profile.hpp"
 
 #include <ATen/Parallel.h>
+#include <sys/resource.h>
 #include <c10/util/ThreadLocalDebugInfo.h>
 #include <torch/cuda.h>
 
@@ -16,6 +17,7 @@
 #include "dynamic_recorders.hpp"
 #include "profagent/torch/allocation_counter.hpp"
 #include "profagent/torch/errors.hpp"
+#include "profagent/torch/heap.hpp"
 #include "profagent/torch/model_io.hpp"
 #include "profagent/torch/threads.hpp"
 #include "record_function_values.hpp"
@@ -78,6 +80,7 @@ struct Measurements {
   std::vector<std::int64_t> layer_ops;             // top-level ops per forward
   std::vector<std::vector<double>> layer_samples;  // [layer][repeat]
   std::vector<double> gaps, bookkeeping, profiled, bare;
+  std::vector<double> bare_page_faults;  // minor page faults of each bare forward
   bool per_op = false;
 
   int layer_of(const std::string& name) {
@@ -93,6 +96,7 @@ struct Measurements {
   void start_per_op() {
     per_op = true;
     bare.clear();
+    bare_page_faults.clear();
     profiled.clear();
     gaps.clear();
     bookkeeping.clear();
@@ -156,12 +160,24 @@ void attribution_forward(const Forwarder& forward, OpRecorder& detail, const std
   }
 }
 
-// A forward without any recorder: its wall time (ms).
-double bare_forward(const Forwarder& forward) {
+// This thread's minor page faults so far (0 where the system cannot tell).
+double thread_page_faults() {
+#ifdef RUSAGE_THREAD
+  rusage usage{};
+  if (::getrusage(RUSAGE_THREAD, &usage) == 0) return static_cast<double>(usage.ru_minflt);
+#endif
+  return 0;
+}
+
+// A forward without any recorder: its wall time (ms); its minor page faults added to `faults`.
+double bare_forward(const Forwarder& forward, std::vector<double>& faults) {
+  const double faults_before = thread_page_faults();
   const auto start = Clock::now();
   (void)forward.run();
   forward.sync();
-  return ms_between(start, Clock::now());
+  const double ms = ms_between(start, Clock::now());
+  faults.push_back(thread_page_faults() - faults_before);
+  return ms;
 }
 
 // A forward under the timeline recorder: its wall time (ms), its charge per layer added to `charge`
@@ -222,7 +238,7 @@ void timed_forwards(const Forwarder& forward, const OpRecorder& detail, const Dy
   std::vector<double> charge;
   for (int r = 0; r < options.repeats; ++r) {
     // Bare and profiled forwards alternate, so drift in the machine's load hits both alike.
-    if (options.bare) m.bare.push_back(bare_forward(forward));
+    if (options.bare) m.bare.push_back(bare_forward(forward, m.bare_page_faults));
     charge.assign(m.layer_names.size(), 0.0);
     double gap = 0, kept = 0;
     if (!m.per_op) {
@@ -281,6 +297,7 @@ void summarise_forwards(const Measurements& m, const std::vector<std::size_t>& m
                         DynamicProfile& profile) {
   profile.profiled = stats_of(m.profiled);
   profile.bare = stats_of(m.bare);
+  profile.bare_page_faults = m.bare_page_faults.empty() ? 0.0 : percentile(m.bare_page_faults, 0.5);
   profile.gap_ms = 0;
   profile.bookkeeping_ms = 0;
   for (std::size_t r : middle) {
@@ -367,7 +384,10 @@ Json DynamicProfile::to_json() const {
            {"peak_bytes", peak_bytes},
            {"shapes_recorded", shapes_recorded},
            {"seconds", seconds}};
-  if (!bare.samples_ms.empty()) out["bare_forward_ms"] = bare.to_json();
+  if (!bare.samples_ms.empty()) {
+    out["bare_forward_ms"] = bare.to_json();
+    out["bare_forward_page_faults"] = bare_page_faults;
+  }
   Json list = Json::array();
   for (const auto& layer : layers) list.push_back(layer.to_json());
   out["layers"] = std::move(list);
@@ -420,6 +440,9 @@ Result<DynamicProfile> dynamic_profile(const torch::jit::Module& module, const s
   profile.repeats = options.repeats;
   PROFAGENT_ASSIGN_OR_RETURN(torch::jit::Module model, eval_model(module, who));
 
+  // Freed temporaries stay for the next forward, as in the evaluation stage: otherwise each forward
+  // may page-fault its big buffers back in, depending on what the process freed before (heap.hpp).
+  keep_freed_memory_for_reuse();
   ThreadsGuard threads(options.threads);
   profile.threads = at::get_num_threads();
   torch::NoGradGuard no_grad;

@@ -34,6 +34,7 @@
 #include "profagent/torch/allocation_counter.hpp"
 #include "profagent/torch/dataset.hpp"
 #include "profagent/torch/errors.hpp"
+#include "profagent/torch/heap.hpp"
 #include "profagent/torch/threads.hpp"
 
 namespace profagent::torch_tk {
@@ -589,6 +590,7 @@ Json environment_info(const torch::Device& device) {
   environment["interop_threads"] = at::get_num_interop_threads();
   environment["thread_pools"] = thread_pools();  // every pool a forward can use, OpenBLAS's too
   environment["parallel_backend"] = parallel_backend();
+  environment["heap"] = heap_settings();  // whether freed memory is kept for reuse (heap.hpp)
   environment["cpu"] = cpu_model_name();
   environment["device"] = device.str();
   return environment;

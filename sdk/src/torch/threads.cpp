@@ -30,6 +30,14 @@ void set_openblas_threads(int threads) {
   if (auto setter = openblas_setter(); setter && threads > 0) setter(threads);
 }
 
+// OpenMP's team size for a parallel region started on this thread: what oneDNN (built on OpenMP in
+// Debian's LibTorch) and ATen's parallel_for use. at::set_num_threads sets it (omp_set_num_threads) for
+// the calling thread, where the forward runs. -1 without an OpenMP runtime in the process.
+int openmp_threads() {
+  static auto getter = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "omp_get_max_threads"));
+  return getter ? getter() : -1;
+}
+
 Json environment_value(const char* name) {
   const char* value = std::getenv(name);
   return value ? Json(value) : Json(nullptr);
@@ -57,8 +65,10 @@ ThreadsGuard::~ThreadsGuard() {
 
 Json thread_pools() {
   int blas = openblas_threads();
+  const int openmp = openmp_threads();
   return Json{{"aten_intra_op", at::get_num_threads()},
               {"aten_inter_op", at::get_num_interop_threads()},
+              {"openmp_onednn", openmp > 0 ? Json(openmp) : Json(nullptr)},
               {"openblas", blas >= 0 ? Json(blas) : Json(nullptr)},
               {"OMP_NUM_THREADS", environment_value("OMP_NUM_THREADS")},
               {"OPENBLAS_NUM_THREADS", environment_value("OPENBLAS_NUM_THREADS")}};

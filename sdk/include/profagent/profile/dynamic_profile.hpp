@@ -28,7 +28,10 @@
 // given too. Bare forwards (no callback) alternate with the profiled ones, at the same thread count
 // (set before the warm-up), and `sum_ratio` = the sum of the layers' latencies / the bare forwards'
 // p50 says how well the per-layer figures add up to what the model really takes (the profiled
-// forward's own overhead included).
+// forward's own overhead included). The forwards run after keep_freed_memory_for_reuse()
+// (profagent/torch/heap.hpp), as the evaluation's do, so the bare p50 is the evaluation's latency and
+// does not depend on what the process freed before; `bare_page_faults` shows a forward that still
+// faults its buffers in.
 //
 // Memory (`memory_method` "c10_allocator_report"): during the attribution forward, c10's allocator reports
 // every allocation and free on this thread to a MemoryReportingInfoBase installed with
@@ -118,6 +121,9 @@ struct DynamicProfile {
   double gap_ms = 0;                // the unattributed head + tail gap per forward (middle half's mean)
   double bookkeeping_ms = 0;        // per-op fallback only: the hierarchy walk's time per forward (excluded)
   double sum_ratio = 0;             // sum_of_layers_ms / bare.p50_ms (profiled.p50_ms without bare)
+  // Minor page faults of a bare forward (median): ~0 when the forward reuses the memory it freed
+  // before; one per 4 KiB page of every buffer the heap had handed back to the OS (heap.hpp).
+  double bare_page_faults = 0;
   std::int64_t peak_bytes = 0;      // the forward's peak extra memory (0 when not measured)
   std::vector<OpEvent> trace;       // the ops of one forward (when options.trace)
   bool shapes_recorded = false;     // RecordFunction inputs were readable (release builds)

@@ -22,7 +22,8 @@ class ThreadsGuard {
   bool changed_ = false;
 };
 
-// The effective size of each pool now: {aten_intra_op, aten_inter_op, openblas (null without OpenBLAS),
+// The effective size of each pool now: {aten_intra_op, aten_inter_op, openmp_onednn (OpenMP's team
+// size on this thread, which oneDNN's convolutions use; null without OpenMP), openblas (null without OpenBLAS),
 // OMP_NUM_THREADS and OPENBLAS_NUM_THREADS as set in the environment (null when unset)}.
 Json thread_pools();
 
