@@ -175,6 +175,17 @@ inline ZeroWeightReplay zero_weight_replay(const torch::jit::Module& module, con
   torch_tk::PruneOptions choose;
   choose.ratio = ratio;
   choose.ignore_input_layer = false;
+  // Zeroed units still count in a LayerNorm's mean and variance (ConvNeXt's residual streams), so
+  // removing them is exact only for groups without one: those are left out of the replay.
+  auto graph = graph_of(module, inputs);
+  for (const torch_tk::PruneGroup& group : graph->groups()) {
+    for (const torch_tk::GroupMember& member : group.members) {
+      if (member.module_kind == "layer_norm") {
+        choose.ignored_layers.push_back(group.key);
+        break;
+      }
+    }
+  }
   return zero_weight_replay(module, inputs, choose);
 }
 

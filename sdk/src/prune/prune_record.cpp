@@ -136,27 +136,39 @@ Status record_shapes(PruneAnalysis& analysis, const std::vector<torch::jit::IVal
   instrumenter.instrument();
   Recording recording;
   std::string error;
-  // Two runs: without and with autograd. Code may branch on torch.is_grad_enabled() (nn.MultiheadAttention
-  // takes its fused fast path only without grad); both paths then have shapes and are analysed, instead
-  // of one of them freezing everything it reads. The second run is best effort.
-  for (const bool grad : {false, true}) {
+  // Three runs. Without and with autograd: code may branch on torch.is_grad_enabled() (nn.MultiheadAttention
+  // takes its fused fast path only without grad). And in training mode, on a copy (batch norm would
+  // update the working copy's statistics): branches on `self.training` (stochastic depth on the residual
+  // streams of ConvNeXt and EfficientNetV2, googlenet's auxiliary classifiers) then have shapes and are
+  // analysed, instead of freezing everything they read. The later runs are best effort.
+  struct Run {
+    const char* what;
+    bool grad;
+    bool training;
+  };
+  for (const Run& run : {Run{"eval", false, false}, Run{"with autograd", true, false}, Run{"training mode", false, true}}) {
     try {
+      torch::jit::Module self = analysis.module;
+      if (run.training) {
+        self = analysis.module.deepcopy();
+        self.train();
+      }
       // The interpreter preprocesses its own copy; running a copy keeps our graph free of its changes.
       torch::jit::Code code(analysis.graph->copy(), "profagent_prune_record");
       torch::jit::InterpreterState state(code);
       torch::jit::Stack stack;
-      stack.push_back(analysis.module._ivalue());
+      stack.push_back(self._ivalue());
       stack.insert(stack.end(), inputs.begin(), inputs.end());
-      torch::AutoGradMode grad_mode(grad);
+      torch::AutoGradMode grad_mode(run.grad);
       active_recording = &recording;
       state.run(stack);
     } catch (const std::exception& e) {
-      if (!grad) {
+      if (!run.grad && !run.training) {
         error = torch_error_reason(e);
         break;
       }
-      log().debug("pruning {}: the recording run with autograd failed ({}); shapes of the run without it are used",
-                  analysis.model_name, torch_error_reason(e));
+      log().debug("pruning {}: the recording run in {} failed ({}); shapes of the other runs are used",
+                  analysis.model_name, run.what, torch_error_reason(e));
     }
     active_recording = nullptr;
   }

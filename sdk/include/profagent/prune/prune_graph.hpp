@@ -86,6 +86,7 @@ class RuleContext {
 
   // Constant inputs (prim::Constant, or prim::ListConstruct of constants); nullopt when not constant.
   std::optional<std::int64_t> int_input(std::size_t i) const;
+  // Also an int[] module attribute read by prim::GetAttr (its value in the working copy).
   std::optional<std::vector<std::int64_t>> int_list_input(std::size_t i) const;
   std::optional<bool> bool_input(std::size_t i) const;
   // An int input that is a constant or an int attribute of the module tree read by prim::GetAttr
