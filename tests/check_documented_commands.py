@@ -127,9 +127,13 @@ def split_comment(line):
     return line.rstrip(), ""
 
 
-def expected_exit(comment):
-    match = re.match(r"\s*exit (\d+)\b", comment)
-    return int(match.group(1)) if match else 0
+def expected_exit(comments):
+    """The N of the first of a command's comments (one per line) that starts with `exit N`; else 0."""
+    for comment in comments:
+        match = re.match(r"\s*exit (\d+)\b", comment)
+        if match:
+            return int(match.group(1))
+    return 0
 
 
 def markdown_candidates(text):
@@ -176,7 +180,7 @@ def extract(relative, text):
                 comments.append(comment)
                 code = code[:-1].rstrip() + " " + more
                 index += 1
-            commands.append(Command(relative, number, code.strip(), expected_exit(" ".join(comments))))
+            commands.append(Command(relative, number, code.strip(), expected_exit(comments)))
             continue
         for match in SPAN.finditer(line):
             commands.append(Command(relative, number, (match.group(1) or match.group(2)).strip()))
