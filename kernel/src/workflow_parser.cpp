@@ -132,10 +132,6 @@ Result<Json> read_set_value(const std::string& text) {
   return set_node_to_json(node);
 }
 
-namespace {
-
-}  // namespace
-
 std::string provider_id_key(const std::string& interface) {
   if (interface == "dataset") return "format";
   if (interface == "llm") return "backend";

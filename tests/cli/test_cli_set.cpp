@@ -26,9 +26,11 @@ stages:
 outputs: { published: publish.out }
 )";
 
-ProcessResult run_with_sets(const fs::path& dir, const std::vector<std::string>& sets, bool validate = false) {
+ProcessResult run_with_sets(const fs::path& dir, const std::vector<std::string>& sets,
+                            bool validate = false) {
   write_text(dir / "wf.yaml", kWorkflow);
-  std::vector<std::string> args = {"wf.yaml", "--output-dir", "run", "--plugin-path", fixture_plugin("test_agents")};
+  std::vector<std::string> args = {"wf.yaml", "--output-dir", "run", "--plugin-path",
+                                   fixture_plugin("test_agents")};
   if (validate) args.push_back("--validate");
   for (const auto& set : sets) {
     args.push_back("--set");
@@ -61,10 +63,12 @@ TEST_CASE("a malformed or mistyped --set exits 2 naming the --set and why, and r
         std::string::npos);
   auto block = run_with_sets(dir, {"config=normalize: sum"}, /*validate=*/true);
   CHECK(block.exit_code == 2);
-  CHECK(block.err.find("--set config=normalize: sum: reads as a YAML block map: write a flow map {key: value}") !=
+  CHECK(block.err.find(
+            "--set config=normalize: sum: reads as a YAML block map: write a flow map {key: value}") !=
         std::string::npos);
   auto mistyped = run_with_sets(dir, {"mean=0.5"});
   CHECK(mistyped.exit_code == 2);
-  CHECK(mistyped.err.find("--set mean=0.5: var 'mean' is a list, '0.5' reads as a float") != std::string::npos);
+  CHECK(mistyped.err.find("--set mean=0.5: var 'mean' is a list, '0.5' reads as a float") !=
+        std::string::npos);
   CHECK_FALSE(fs::exists(dir / "run"));
 }

@@ -88,7 +88,8 @@ TEST_CASE("a --set value in flow syntax reads as a list or a map, nested and typ
 
 TEST_CASE("a malformed --set value says what is wrong and where in the text") {
   CHECK(read_error("[1,3") ==
-        "not a YAML value: end of sequence flow not found at column 1 (lists and maps take flow syntax: [a, b], "
+        "not a YAML value: end of sequence flow not found at column 1 (lists and maps take flow syntax: [a, "
+        "b], "
         "{k: v})");
   CHECK(contains(read_error("{a: 1"), "not a YAML value: end of map flow not found"));
   CHECK(read_error("{a: 1, a: 2}") == "duplicate key 'a'");
@@ -100,7 +101,8 @@ TEST_CASE("a malformed --set value says what is wrong and where in the text") {
 }
 
 TEST_CASE("--set gives a var declared null a flow list, a flow map or a typed scalar") {
-  auto outcome = parse_with_sets(kNullVars, {{"shape", "[1,3,224,224]"}, {"config", "{normalize: sum}"}, {"value", "0.2"}});
+  auto outcome = parse_with_sets(
+      kNullVars, {{"shape", "[1,3,224,224]"}, {"config", "{normalize: sum}"}, {"value", "0.2"}});
   REQUIRE(outcome.ok());
   const Json& with = outcome.workflow.stages[0].with.value;
   CHECK(with["shape"] == Json::parse("[1, 3, 224, 224]"));  // workflows/profile.yaml's documented line
@@ -111,11 +113,13 @@ TEST_CASE("--set gives a var declared null a flow list, a flow map or a typed sc
 TEST_CASE("a malformed --set value is an error naming the --set, the text and why") {
   auto unclosed = parse_with_sets(kNullVars, {{"shape", "[1,3,224"}});
   CHECK(only_set_error(unclosed) ==
-        "--set shape=[1,3,224: not a YAML value: end of sequence flow not found at column 1 (lists and maps take "
+        "--set shape=[1,3,224: not a YAML value: end of sequence flow not found at column 1 (lists and maps "
+        "take "
         "flow syntax: [a, b], {k: v})");
   auto block = parse_with_sets(kNullVars, {{"value", "mode: fast"}});
-  CHECK(only_set_error(block) == "--set value=mode: fast: reads as a YAML block map: write a flow map {key: value}, "
-                                 "or quote the text for a string");
+  CHECK(only_set_error(block) ==
+        "--set value=mode: fast: reads as a YAML block map: write a flow map {key: value}, "
+        "or quote the text for a string");
   auto duplicate = parse_with_sets(kNullVars, {{"config", "{a: 1, a: 2}"}});
   CHECK(only_set_error(duplicate) == "--set config={a: 1, a: 2}: duplicate key 'a'");
 }
@@ -129,7 +133,8 @@ vars:
 stages:
   - { id: s, agent: a, with: { m: "${vars.mean}", o: "${vars.options}", n: "${vars.name}" } }
 )";
-  auto outcome = parse_with_sets(yaml, {{"mean", "[0.2860,0.2860,0.2860]"}, {"options", "{alpha: 0.5}"}, {"name", "[x]"}});
+  auto outcome = parse_with_sets(
+      yaml, {{"mean", "[0.2860,0.2860,0.2860]"}, {"options", "{alpha: 0.5}"}, {"name", "[x]"}});
   REQUIRE(outcome.ok());
   CHECK(outcome.workflow.vars["mean"] == Json::parse("[0.286, 0.286, 0.286]"));
   CHECK(outcome.workflow.vars["options"] == Json::parse(R"({"alpha": 0.5})"));
