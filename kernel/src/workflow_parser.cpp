@@ -80,7 +80,57 @@ Json type_plain_scalar(const std::string& text) {
   return text;
 }
 
+// One YAML node of a --set value as JSON, typed the way convert() types the workflow's own nodes.
+Result<Json> set_node_to_json(const YAML::Node& node) {
+  if (node.IsScalar()) {
+    if (node.Tag() == "!" || node.Tag() == kYamlStrTag) return Json(node.Scalar());
+    return type_plain_scalar(node.Scalar());
+  }
+  if (node.IsSequence()) {
+    Json array = Json::array();
+    for (const auto& item : node) {
+      PROFAGENT_ASSIGN_OR_RETURN(Json element, set_node_to_json(item));
+      array.push_back(std::move(element));
+    }
+    return array;
+  }
+  if (node.IsMap()) {
+    Json object = Json::object();
+    for (auto entry = node.begin(); entry != node.end(); ++entry) {
+      const YAML::Node key = entry->first;
+      if (!key.IsScalar()) return Status(ErrorCode::kInvalidArgument, "a map key must be a plain name");
+      if (object.contains(key.Scalar()))
+        return Status(ErrorCode::kInvalidArgument, "duplicate key '" + key.Scalar() + "'");
+      PROFAGENT_ASSIGN_OR_RETURN(Json element, set_node_to_json(entry->second));
+      object[key.Scalar()] = std::move(element);
+    }
+    return object;
+  }
+  return Json(nullptr);
+}
+
 }  // namespace
+
+// A --set value is one YAML node: a plain scalar (typed: int, float, bool, null, else a string), a
+// quoted scalar (a string), or a flow list or map (`[1,3,224,224]`, `{normalize: sum}`). Block
+// collections are refused: `--set note=a: b` would otherwise silently become a map.
+Result<Json> read_set_value(const std::string& text) {
+  YAML::Node node;
+  try {
+    node = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    // The text is one line, so yaml-cpp's (0-based) column alone places the problem.
+    std::string column = e.mark.is_null() ? "" : " at column " + std::to_string(e.mark.column + 1);
+    return Status(ErrorCode::kInvalidArgument,
+                  "not a YAML value: " + e.msg + column + " (lists and maps take flow syntax: [a, b], {k: v})");
+  }
+  if ((node.IsSequence() || node.IsMap()) && node.Style() != YAML::EmitterStyle::Flow) {
+    const std::string what = node.IsMap() ? "a YAML block map: write a flow map {key: value}"
+                                          : "a YAML block list: write a flow list [a, b]";
+    return Status(ErrorCode::kInvalidArgument, "reads as " + what + ", or quote the text for a string");
+  }
+  return set_node_to_json(node);
+}
 
 std::string provider_id_key(const std::string& interface) {
   if (interface == "dataset") return "format";
@@ -544,39 +594,26 @@ void Parser::apply_set(const std::string& name, const std::string& text) {
     return;
   }
   Json declared = declared_type_of(name, 0).value_or(Json(nullptr));
-  Json typed = type_plain_scalar(text);
   Json value;
   if (declared.is_string()) {
-    value = text;  // a string var takes the text as written, "5" included
-  } else if (declared.is_boolean() && typed.is_boolean()) {
-    value = typed;
-  } else if (declared.is_number_integer() && typed.is_number_integer()) {
-    value = typed;
-  } else if (declared.is_number_float() && typed.is_number()) {
-    value = typed.get<double>();  // keeps the var a float when given "1"
-  } else if (declared.is_null() && !text.empty() && text.front() != '[' && text.front() != '{') {
-    value = typed;
-  } else if (declared.is_null() || declared.is_array() || declared.is_object()) {
-    // A var declared null (no default) takes a YAML list or map as one (`--set input_shape=[1,3,224,224]`).
-    try {
-      YAML::Node node = YAML::Load(text);
-      Locations ignored;
-      value = convert(node, "", where, ignored);
-    } catch (const YAML::Exception&) {
-      value = nullptr;
-    }
-    if (declared.is_null() && value.is_null()) {
-      error(where, prefix + "'" + text + "' is not a YAML list or map");
-      return;
-    }
-    if (!declared.is_null() &&
-        (value.is_array() != declared.is_array() || value.is_object() != declared.is_object())) {
-      error(where, prefix + "var '" + name + "' is " + type_phrase(declared) + ", '" + text + "' is not");
-      return;
-    }
+    value = text;  // a string var takes the text as written, "5" and "[a]" included
   } else {
-    error(where, prefix + "var '" + name + "' is " + type_phrase(declared) + ", '" + text + "' is not");
-    return;
+    Result<Json> read = read_set_value(text);
+    if (!read) {
+      error(where, prefix + read.status().message());
+      return;
+    }
+    value = std::move(read).value();
+    if (declared.is_number_float() && value.is_number()) value = value.get<double>();  // "1" keeps it a float
+    const bool fits = declared.is_null() || (declared.is_boolean() && value.is_boolean()) ||
+                      (declared.is_number_integer() && value.is_number_integer()) ||
+                      (declared.is_number_float() && value.is_number_float()) ||
+                      (declared.is_array() && value.is_array()) || (declared.is_object() && value.is_object());
+    if (!fits) {
+      error(where, prefix + "var '" + name + "' is " + type_phrase(declared) + ", '" + text + "' reads as " +
+                       type_phrase(value));
+      return;
+    }
   }
   Var& var = it->second;
   var.value = std::move(value);

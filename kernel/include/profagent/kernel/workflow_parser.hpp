@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "profagent/kernel/workflow.hpp"
+#include "profagent/status.hpp"
 
 namespace profagent::kernel {
 
@@ -17,5 +18,9 @@ struct ParseOutcome {
 ParseOutcome parse_workflow_file(const std::string& path, const ParseOptions& options);
 ParseOutcome parse_workflow_text(const std::string& text, const std::string& file_name,
                                  const ParseOptions& options);
+
+// The value of `--set NAME=TEXT` for a var that is not a string: TEXT read as one YAML node (a plain
+// scalar typed as in a workflow, a quoted string, a flow list or map). An error says why it is not one.
+Result<Json> read_set_value(const std::string& text);
 
 }  // namespace profagent::kernel
