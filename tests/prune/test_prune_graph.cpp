@@ -142,13 +142,14 @@ TEST_CASE("prune graph: an op without a rule freezes its tensors with a warning 
   }
 }
 
-TEST_CASE("prune graph: branches on module attributes are specialised, branches on training are kept") {
+TEST_CASE("prune graph: branches on module attributes are specialised, branches on training are kept and analysed") {
   torch::manual_seed(8);
   torch::jit::Module net("Branchy");
   net.register_module("stem", profagent::test::conv(8, 3, 3));
   net.register_module("mid", profagent::test::conv(8, 8, 3));
   net.register_module("tail", profagent::test::conv(6, 8, 3));
-  net.register_module("head", profagent::test::conv(4, 6, 1));
+  net.register_module("tail2", profagent::test::conv(5, 6, 3));
+  net.register_module("head", profagent::test::conv(4, 5, 1));
   net.register_attribute("use_residual", c10::BoolType::get(), true);
   net.register_attribute("training", c10::BoolType::get(), false);
   net.define(
@@ -160,17 +161,22 @@ TEST_CASE("prune graph: branches on module attributes are specialised, branches 
       "        y = self.mid.forward(x)\n"
       "    t = torch.relu(self.tail.forward(y))\n"
       "    if self.training:\n"
-      "        t = torch.cumsum(t, 1)\n"
-      "    return self.head.forward(t)\n");
+      "        t = t * 0.5\n"
+      "    u = torch.relu(self.tail2.forward(t))\n"
+      "    if bool(u.sum() > 1e30):\n"
+      "        u = torch.cumsum(u, 1)\n"
+      "    return self.head.forward(u)\n");
   auto graph = graph_of(net, {torch::randn({1, 3, 8, 8})});
   // The residual branch ran and its alternative is gone: stem and mid share one group.
   const PruneGroup& stem = group_named(*graph, "stem");
   CHECK(member_of(stem, "mid.weight", 0) != nullptr);
   int ifs = 0;
   for (const auto* node : graph->graph()->nodes()) ifs += node->kind() == c10::prim::If ? 1 : 0;
-  CHECK(ifs == 1);
-  // The training branch did not run but reads t: tail's channels are frozen, not guessed.
-  CHECK(graph->find_group("tail") == nullptr);
+  CHECK(ifs == 2);  // the training branch and the data-dependent one stay
+  // The training branch ran in the training-mode recording: its mul is mapped, tail stays prunable.
+  CHECK(graph->find_group("tail") != nullptr);
+  // The data-dependent branch ran in no recording but reads u: tail2's channels are frozen, not guessed.
+  CHECK(graph->find_group("tail2") == nullptr);
   bool frozen_by_branch = false;
   for (const auto& note : graph->frozen_notes()) frozen_by_branch = frozen_by_branch || contains(note.reason, "did not run");
   CHECK(frozen_by_branch);
