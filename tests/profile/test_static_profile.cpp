@@ -13,10 +13,12 @@
 #include "model_loader.hpp"
 #include "profagent/torch/model_artifact.hpp"
 #include "profagent/profile/static_profile.hpp"
+#include "torchvision_models.hpp"
 #include "torchvision_source.hpp"
 
 namespace fs = std::filesystem;
 using profagent::ErrorCode;
+using profagent::test::load_torchvision;
 using profagent::Json;
 using profagent::torch_tk::KindStats;
 using profagent::torch_tk::LayerProfile;
@@ -31,7 +33,6 @@ using profagent::torch_tk::StaticProfileOptions;
 namespace {
 
 // Shared with test_torchvision_source.cpp: an export made once is reused by later runs.
-const fs::path kTorchvisionCache = fs::path(PROFAGENT_TEST_BINARY_DIR) / "torchvision_cache";
 const fs::path kModelCache = fs::path(PROFAGENT_TEST_BINARY_DIR) / "static_profile_models";
 
 bool contains(const std::string& text, const std::string& piece) {
@@ -147,14 +148,6 @@ void export_tiny_vit() {
   const std::string command =
       profagent::agents::default_python().string() + " " + program.string() + " " + kModelCache.string();
   REQUIRE_MESSAGE(std::system(command.c_str()) == 0, "exporting the tiny ViT failed: " << command);
-}
-
-torch::jit::Module load_torchvision(const std::string& source) {
-  profagent::agents::LoadOptions options;
-  options.torchvision.cache_dir = kTorchvisionCache;
-  auto loaded = profagent::agents::load_model(source, options);
-  REQUIRE_MESSAGE(loaded.is_ok(), loaded.status().to_string());
-  return loaded.value()->module();
 }
 
 void check_near(std::int64_t macs, double published_gmacs) {

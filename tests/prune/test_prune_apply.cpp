@@ -15,6 +15,7 @@
 #include "prune_checks.hpp"
 #include "random_batch_norm.hpp"
 #include "test_support.hpp"
+#include "torchvision_models.hpp"
 #include "torchvision_source.hpp"
 
 namespace fs = std::filesystem;
@@ -26,25 +27,17 @@ using profagent::test::relative_difference;
 using profagent::test::zero_weight_replay;
 using profagent::test::ZeroWeightReplay;
 using namespace profagent::torch_tk;
+using profagent::test::load_torchvision;
 using profagent::test::kExactRelative;
 
 namespace {
 
-const fs::path kTorchvisionCache = fs::path(PROFAGENT_TEST_BINARY_DIR) / "torchvision_cache";
 
 PruneResult prune_ok(const torch::jit::Module& module, const std::vector<torch::jit::IValue>& inputs,
                      const PruneOptions& options) {
   auto result = prune(module, inputs, options);
   REQUIRE_MESSAGE(result.is_ok(), result.status().to_string());
   return std::move(result).value();
-}
-
-torch::jit::Module load_torchvision(const std::string& source) {
-  profagent::agents::LoadOptions options;
-  options.torchvision.cache_dir = kTorchvisionCache;
-  auto loaded = profagent::agents::load_model(source, options);
-  REQUIRE_MESSAGE(loaded.is_ok(), loaded.status().to_string());
-  return loaded.value()->module();
 }
 
 // Runs the saved model in Python (torch.jit.load) on the input and returns its output.

@@ -16,14 +16,15 @@
 #include "profagent/prune/prune_apply.hpp"
 #include "test_support.hpp"
 #include "tiny_transformers.hpp"
+#include "torchvision_models.hpp"
 #include "torchvision_source.hpp"
 
 namespace fs = std::filesystem;
 using namespace profagent::torch_tk;
+using profagent::test::load_torchvision;
 
 namespace {
 
-const fs::path kTorchvisionCache = fs::path(PROFAGENT_TEST_BINARY_DIR) / "torchvision_cache";
 
 // Compares the module trees of two saved models in Python and checks every pruned leaf: prints one
 // JSON object (modules, leaves checked, leaves whose weight changed, problems).
@@ -97,14 +98,6 @@ profagent::Json python_structure_check(const fs::path& original, const fs::path&
   return profagent::Json::parse(stream);
 }
 
-torch::jit::Module load_torchvision(const std::string& source) {
-  profagent::agents::LoadOptions options;
-  options.torchvision.cache_dir = kTorchvisionCache;
-  auto loaded = profagent::agents::load_model(source, options);
-  REQUIRE_MESSAGE(loaded.is_ok(), loaded.status().to_string());
-  return loaded.value()->module();
-}
-
 std::size_t method_calls(const torch::jit::Module& module) {
   return torch::jit::findAllNodes(*module.get_method("forward").graph(), c10::prim::CallMethod, true).size();
 }
@@ -128,6 +121,28 @@ PruneResult prune_ok(const torch::jit::Module& module, const torch::Tensor& inpu
   return std::move(result).value();
 }
 
+// Prunes `model` at 0.3 and checks the result's structure (the root still calls its submodules; Python
+// sees the same module paths and consistent leaves, at least `min_changed` of them resized), then
+// prunes the result again.
+void check_keeps_structure(const torch::jit::Module& model, const torch::Tensor& input, int min_changed) {
+  PruneResult result = prune_ok(model, input, 0.3);
+  REQUIRE(result.macs_after < result.macs_before);
+  CHECK(method_calls(result.module) == method_calls(model));
+
+  profagent::test::TempDir dir("prune_structure");
+  model.save((dir.path() / "original.pt").string());
+  result.module.save((dir.path() / "pruned.pt").string());
+  const profagent::Json check = python_structure_check(dir.path() / "original.pt", dir.path() / "pruned.pt", dir.path());
+  MESSAGE(check.dump());
+  CHECK(check.at("problems").empty());
+  CHECK(check.at("changed").get<int>() >= min_changed);
+  CHECK(check.at("checked").get<int>() >= check.at("changed").get<int>());
+
+  PruneResult again = prune_ok(result.module, input, 0.3);
+  CHECK(again.macs_after < result.macs_after);
+  CHECK(method_calls(again.module) == method_calls(model));
+}
+
 }  // namespace
 
 TEST_CASE("pruned structure: torchvision CNNs keep their modules, attributes and per-layer profile") {
@@ -138,25 +153,8 @@ TEST_CASE("pruned structure: torchvision CNNs keep their modules, attributes and
       CAPTURE(name);
       CAPTURE(export_kind);
       torch::jit::Module model = load_torchvision("torchvision:" + name + "?export=" + export_kind);
-      PruneResult result = prune_ok(model, input, 0.3);
-      REQUIRE(result.macs_after < result.macs_before);
-      // The root still calls its submodules: nothing was inlined into it.
-      CHECK(method_calls(result.module) == method_calls(model));
-      CHECK(root_mac_share(result.module, input) < 0.05);
-
-      profagent::test::TempDir dir("prune_structure");
-      model.save((dir.path() / "original.pt").string());
-      result.module.save((dir.path() / "pruned.pt").string());
-      const profagent::Json check = python_structure_check(dir.path() / "original.pt", dir.path() / "pruned.pt", dir.path());
-      MESSAGE(check.dump());
-      CHECK(check.at("problems").empty());
-      CHECK(check.at("changed").get<int>() >= 10);
-      CHECK(check.at("checked").get<int>() >= check.at("changed").get<int>());
-
-      // Pruned again, the result is smaller again and still runs.
-      PruneResult again = prune_ok(result.module, input, 0.3);
-      CHECK(again.macs_after < result.macs_after);
-      CHECK(method_calls(again.module) == method_calls(model));
+      check_keeps_structure(model, input, 10);
+      CHECK(root_mac_share(prune_ok(model, input, 0.3).module, input) < 0.05);
     }
   }
 }
@@ -166,23 +164,8 @@ TEST_CASE("pruned structure: the tiny ViT and Swin keep their modules and prune 
     for (const std::string export_kind : {"script", "trace"}) {
       CAPTURE(name);
       CAPTURE(export_kind);
-      torch::jit::Module model = profagent::test::tiny_model(name, export_kind);
       const torch::Tensor input = name == "vit" ? profagent::test::vit_input() : profagent::test::swin_input();
-      PruneResult result = prune_ok(model, input, 0.3);
-      REQUIRE(result.macs_after < result.macs_before);
-      CHECK(method_calls(result.module) == method_calls(model));
-
-      profagent::test::TempDir dir("prune_structure");
-      model.save((dir.path() / "original.pt").string());
-      result.module.save((dir.path() / "pruned.pt").string());
-      const profagent::Json check = python_structure_check(dir.path() / "original.pt", dir.path() / "pruned.pt", dir.path());
-      MESSAGE(check.dump());
-      CHECK(check.at("problems").empty());
-      CHECK(check.at("changed").get<int>() >= 4);
-
-      PruneResult again = prune_ok(result.module, input, 0.3);
-      CHECK(again.macs_after < result.macs_after);
-      CHECK(method_calls(again.module) == method_calls(model));
+      check_keeps_structure(profagent::test::tiny_model(name, export_kind), input, 4);
     }
   }
 }

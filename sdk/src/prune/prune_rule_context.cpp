@@ -42,16 +42,17 @@ std::optional<std::int64_t> RuleContext::int_input(std::size_t i) const {
 std::optional<std::vector<std::int64_t>> RuleContext::int_list_input(std::size_t i) const {
   if (i >= node_->inputs().size()) return std::nullopt;
   if (auto constant = ir::constant_int_list(node_->input(i))) return constant;
-  // An int[] module attribute (ConvNeXt's Permute reads `self.dims`): its value in the working copy.
-  const Value* value = node_->input(i);
-  if (value->node()->kind() != c10::prim::GetAttr || value->type()->kind() != c10::TypeKind::ListType) {
-    return std::nullopt;
-  }
+  // An int[] module attribute (ConvNeXt's Permute reads `self.dims`).
+  auto attr = module_attribute(node_->input(i));
+  if (!attr || !attr->isIntList()) return std::nullopt;
+  return attr->toIntVector();
+}
+
+std::optional<c10::IValue> RuleContext::module_attribute(const Value* value) const {
+  if (value->node()->kind() != c10::prim::GetAttr) return std::nullopt;
   auto path = module_path_of(value->node()->input(0), analysis_.graph->inputs().at(0));
   if (!path) return std::nullopt;
-  c10::IValue attr = submodule(analysis_.module, *path).attr(value->node()->s(torch::jit::attr::name));
-  if (!attr.isIntList()) return std::nullopt;
-  return attr.toIntVector();
+  return submodule(analysis_.module, *path).attr(value->node()->s(torch::jit::attr::name));
 }
 
 std::optional<bool> RuleContext::bool_input(std::size_t i) const {
@@ -62,15 +63,9 @@ std::optional<bool> RuleContext::bool_input(std::size_t i) const {
 std::optional<std::int64_t> RuleContext::int_value(std::size_t i) const {
   if (auto constant = int_input(i)) return constant;
   if (i >= node_->inputs().size()) return std::nullopt;
-  const Value* value = node_->input(i);
-  if (value->node()->kind() != c10::prim::GetAttr || value->type()->kind() != c10::TypeKind::IntType) {
-    return std::nullopt;
-  }
-  auto path = module_path_of(value->node()->input(0), analysis_.graph->inputs().at(0));
-  if (!path) return std::nullopt;
-  c10::IValue attr = submodule(analysis_.module, *path).attr(value->node()->s(torch::jit::attr::name));
-  if (!attr.isInt()) return std::nullopt;
-  return attr.toInt();
+  auto attr = module_attribute(node_->input(i));
+  if (!attr || !attr->isInt()) return std::nullopt;
+  return attr->toInt();
 }
 
 bool RuleContext::is_none(std::size_t i) const {

@@ -137,6 +137,9 @@ class RuleContext {
   void warn(const std::string& message);
 
  private:
+  // The working copy's value of a module attribute read by prim::GetAttr from `self`; nullopt otherwise.
+  std::optional<c10::IValue> module_attribute(const torch::jit::Value* value) const;
+
   PruneAnalysis& analysis_;
   torch::jit::Node* node_;
 };
