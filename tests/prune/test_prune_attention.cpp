@@ -265,6 +265,31 @@ TEST_CASE("attention pruning: tiny Swin, scripted and traced: heads and MLP hidd
   }
 }
 
+TEST_CASE("attention pruning: written-out self-attention with a head_dim of its own loses whole heads, the width stays") {
+  for (const std::string kind : {"script", "trace"}) {
+    CAPTURE(kind);
+    torch::jit::Module vit = tiny_model("vit_decomposed", kind);
+    torch::Tensor input = vit_input();
+    PruneOptions options;
+    options.ratio = 0.5;  // the residual stream reads the input (patch embedding): ignored by default
+    PruneResult result = prune_ok(vit, input, options);
+    auto attention = [&](const torch::jit::Module& model) {
+      return model.attr("encoder").toModule().attr("layers").toModule().attr("encoder_layer_0").toModule()
+          .attr("self_attention").toModule();
+    };
+    const torch::jit::Module pruned = attention(result.module);
+    // 4 heads of 8 → 2 heads; q, k, v rows and out_proj columns go, the embedding width 32 stays.
+    CHECK(pruned.attr("in_proj_weight").toTensor().sizes() == torch::IntArrayRef({3 * 2 * 8, 32}));
+    CHECK(pruned.attr("out_proj").toModule().attr("weight").toTensor().sizes() == torch::IntArrayRef({32, 2 * 8}));
+    CHECK(result.module.attr("class_token").toTensor().size(2) == 32);
+    if (kind == "script") CHECK(pruned.attr("num_heads").toInt() == 2);  // traced code holds a constant
+    CHECK(relative_difference(forward_tensor(result.module, {input}), python_forward(result.module, input)).relative <
+          kExactRelative);
+    // Zeroed heads leave no trace: nothing of the residual stream's LayerNorms changes.
+    CHECK(zero_weight_replay(vit, input, 0.5, is_attention_group).difference.relative < kExactRelative);
+  }
+}
+
 TEST_CASE("attention pruning: the pruned scripted ViT still runs its slow attention path (taken with gradients)") {
   torch::jit::Module vit = tiny_model("vit", "script");
   torch::Tensor input = vit_input();

@@ -17,9 +17,32 @@ namespace profagent::test {
 inline const std::filesystem::path kTinyTransformerCache = std::filesystem::path(PROFAGENT_TEST_BINARY_DIR) / "attention_cache";
 
 // The tiny models, exported once per cache (script and trace of each) by the Debian Python.
+// "vit_decomposed": the same ViT whose nn.MultiheadAttention is replaced by self-attention written
+// out (Swin's layout, head_dim an attribute of its own): what the fused kernel computes, in ops.
 inline const char* kTinyTransformerExport = R"(import sys, os, torch
+from typing import Optional, Tuple
 from torchvision.models import VisionTransformer
 from torchvision.models.swin_transformer import SwinTransformer
+
+class DecomposedSelfAttention(torch.nn.Module):
+    def __init__(self, mha):
+        super().__init__()
+        self.num_heads = mha.num_heads
+        self.head_dim = mha.head_dim
+        self.in_proj_weight = mha.in_proj_weight
+        self.in_proj_bias = mha.in_proj_bias
+        self.out_proj = mha.out_proj
+    def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                need_weights: bool = False) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        B = query.size(0)
+        T = query.size(1)
+        qkv = torch.nn.functional.linear(query, self.in_proj_weight, self.in_proj_bias)
+        qkv = qkv.reshape(B, T, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        q = q * (float(self.head_dim) ** -0.5)
+        attn = torch.softmax(q.matmul(k.transpose(-2, -1)), dim=-1)
+        return self.out_proj(attn.matmul(v).transpose(1, 2).reshape(B, T, -1)), None
+
 out = sys.argv[1]
 torch.manual_seed(0)
 models = {
@@ -28,6 +51,11 @@ models = {
     "swin": (SwinTransformer(patch_size=[4, 4], embed_dim=32, depths=[2, 2], num_heads=[2, 4],
                              window_size=[4, 4], num_classes=10), (1, 3, 32, 32)),
 }
+import copy
+decomposed = copy.deepcopy(models["vit"][0])
+for layer in decomposed.encoder.layers:
+    layer.self_attention = DecomposedSelfAttention(layer.self_attention)
+models["vit_decomposed"] = (decomposed, (1, 3, 28, 28))
 with torch.no_grad():
     for name, (model, shape) in models.items():
         model.eval()

@@ -13,6 +13,7 @@
 
 #include "profagent/prune/prune_attention.hpp"
 #include "prune_internal.hpp"
+#include "prune_ir.hpp"
 
 namespace profagent::torch_tk {
 
@@ -137,6 +138,19 @@ bool reads_attribute(const Value* value, int depth = 0) {
   return false;
 }
 
+// The module attributes ("path.name") an int is computed from.
+void attributes_read(const Value* value, const Value* self, std::set<std::string>& out, int depth = 0) {
+  const Node* node = value->node();
+  if (value->type()->kind() == c10::TypeKind::TensorType || depth > 8) return;
+  if (node->kind() == c10::prim::GetAttr) {
+    auto path = module_path_of(node->input(0), self);
+    out.insert((path ? *path : std::string("?")) + "." + node->s(torch::jit::attr::name));
+    return;
+  }
+  if (node->kind() == c10::prim::Constant || !node->blocks().empty()) return;
+  for (const Value* input : node->inputs()) attributes_read(input, self, out, depth + 1);
+}
+
 // Freezes every (tensor, dim) whose aten::size an int is computed from. Traced Swin computes
 // head_dim as C // num_heads from the attention's input width C: pruning C would change head_dim, and
 // the int cannot be pinned to its value with an int edit (only slots that change are rewritten).
@@ -199,9 +213,18 @@ void head_split_rule(RuleContext& c, AttentionPruning mode, const PruneRule& fal
                               : nullptr;
   if (head_dim != nullptr && reads_attribute(head_dim)) {
     // Scripted Swin: head_dim = C // self.num_heads. Rewriting num_heads (an attribute, also read by
-    // that expression and by the scale) would change head_dim with it, so the heads stay.
-    c.freeze({c.output(0), rank - 2}, "num_heads of " + c.where() + " also gives head_dim (C // num_heads)");
-    return;
+    // that expression and by the scale) would change head_dim with it, so the heads stay. A head_dim
+    // read from an attribute of its own (`self.head_dim`) does not move with the heads.
+    const Value* self = c.node()->owningGraph()->inputs().at(0);
+    std::set<std::string> from_heads, from_head_dim;
+    attributes_read(sizes->node()->input(static_cast<std::size_t>(rank - 2)), self, from_heads);
+    attributes_read(head_dim, self, from_head_dim);
+    bool shared = false;
+    for (const std::string& attribute : from_head_dim) shared = shared || from_heads.count(attribute) > 0;
+    if (shared || from_heads.empty()) {
+      c.freeze({c.output(0), rank - 2}, "num_heads of " + c.where() + " also gives head_dim (C // num_heads)");
+      return;
+    }
   }
   if (head_dim != nullptr) freeze_size_sources(c, head_dim, "head_dim of " + c.where() + " is computed from this width");
   c.int_edit(1, rank - 2, {c.output(0), rank - 2});
