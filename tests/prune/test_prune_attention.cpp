@@ -93,6 +93,14 @@ torch::Tensor python_forward(const torch::jit::Module& module, const torch::Tens
   return torch::pickle_load(bytes).toTensor();
 }
 
+// Python's output of the saved module against ours (printed).
+profagent::test::Difference python_agreement(const torch::jit::Module& module, const torch::Tensor& input,
+                                             const torch::Tensor& ours) {
+  const auto difference = relative_difference(ours, python_forward(module, input));
+  MESSAGE("python vs ours: " << difference);
+  return difference;
+}
+
 // A residual block around the fused attention kernel with no LayerNorm, so that removing a head
 // together with its residual channels is exact when their weights are zero: embed (linear 6→16),
 // x + mha(x) (4 heads of 4), mean over tokens, head (linear 16→3). Input [2, 5, 6].
@@ -217,8 +225,7 @@ TEST_CASE("attention pruning: tiny ViT, scripted and traced: heads with the resi
     CHECK(param(result.module, "encoder.layers.encoder_layer_1.self_attention.in_proj_weight").size(0) == 3 * 16);
     CHECK(param(result.module, "class_token").size(2) == 16);
     CHECK(param(result.module, "encoder.pos_embedding").size(2) == 16);
-    const auto python = relative_difference(after, python_forward(result.module, input));
-    MESSAGE("python vs ours: " << python);
+    const auto python = python_agreement(result.module, input, after);
     CHECK(python.relative < kExactRelative);
   }
 }
@@ -259,8 +266,7 @@ TEST_CASE("attention pruning: tiny Swin, scripted and traced: heads and MLP hidd
     CHECK(result.macs_after < result.macs_before);
     CHECK(param(result.module, "features.3.0.mlp.0.weight").size(0) == 128);
     if (kind == "trace") CHECK(param(result.module, "features.3.0.attn.qkv.weight").size(0) == 3 * 2 * 16);
-    const auto python = relative_difference(after, python_forward(result.module, input));
-    MESSAGE("python vs ours: " << python);
+    const auto python = python_agreement(result.module, input, after);
     CHECK(python.relative < kExactRelative);
   }
 }
@@ -273,18 +279,16 @@ TEST_CASE("attention pruning: written-out self-attention with a head_dim of its 
     PruneOptions options;
     options.ratio = 0.5;  // the residual stream reads the input (patch embedding): ignored by default
     PruneResult result = prune_ok(vit, input, options);
-    auto attention = [&](const torch::jit::Module& model) {
-      return model.attr("encoder").toModule().attr("layers").toModule().attr("encoder_layer_0").toModule()
-          .attr("self_attention").toModule();
-    };
-    const torch::jit::Module pruned = attention(result.module);
+    const std::string attention = "encoder.layers.encoder_layer_0.self_attention";
     // 4 heads of 8 → 2 heads; q, k, v rows and out_proj columns go, the embedding width 32 stays.
-    CHECK(pruned.attr("in_proj_weight").toTensor().sizes() == torch::IntArrayRef({3 * 2 * 8, 32}));
-    CHECK(pruned.attr("out_proj").toModule().attr("weight").toTensor().sizes() == torch::IntArrayRef({32, 2 * 8}));
-    CHECK(result.module.attr("class_token").toTensor().size(2) == 32);
-    if (kind == "script") CHECK(pruned.attr("num_heads").toInt() == 2);  // traced code holds a constant
-    CHECK(relative_difference(forward_tensor(result.module, {input}), python_forward(result.module, input)).relative <
-          kExactRelative);
+    CHECK(param(result.module, attention + ".in_proj_weight").sizes() == torch::IntArrayRef({3 * 2 * 8, 32}));
+    CHECK(param(result.module, attention + ".out_proj.weight").sizes() == torch::IntArrayRef({32, 2 * 8}));
+    CHECK(param(result.module, "class_token").size(2) == 32);
+    if (kind == "script") {  // traced code holds a constant
+      CHECK(result.module.attr("encoder").toModule().attr("layers").toModule().attr("encoder_layer_0").toModule()
+                .attr("self_attention").toModule().attr("num_heads").toInt() == 2);
+    }
+    CHECK(python_agreement(result.module, input, forward_tensor(result.module, {input})).relative < kExactRelative);
     // Zeroed heads leave no trace: nothing of the residual stream's LayerNorms changes.
     CHECK(zero_weight_replay(vit, input, 0.5, is_attention_group).difference.relative < kExactRelative);
   }
@@ -340,8 +344,7 @@ TEST_CASE("attention pruning: real torchvision transformers prune at 0.3 on ever
       PruneResult result = prune_ok(model, input, options, graph_options);
       torch::Tensor ours = forward_tensor(result.module, {input});
       CHECK(ours.sizes() == forward_tensor(model, {input}).sizes());
-      const auto python = relative_difference(ours, python_forward(result.module, input));
-      MESSAGE("python vs ours: " << python);
+      const auto python = python_agreement(result.module, input, ours);
       CHECK(python.relative < kExactRelative);
       const double python_diff = python.relative;
       CHECK(result.params_after < result.params_before);

@@ -260,6 +260,27 @@ torch::jit::Module make_output_module(PruneAnalysis& a) {
   return torch::jit::Module(object);
 }
 
+// The fallback output's ints: each one rewritten in the analysed (inlined) graph; the elements of one
+// int[] use are rebuilt once with all their changes.
+void edit_analysed_graph(PruneAnalysis& a, const std::vector<std::pair<const IntEditSpec*, std::int64_t>>& ints) {
+  std::map<std::pair<Node*, std::size_t>, std::vector<std::int64_t>> list_edits;
+  for (const auto& [spec, value] : ints) {
+    if (spec->element >= 0) {
+      auto [entry, inserted] = list_edits.try_emplace({spec->node, spec->input});
+      if (inserted) entry->second = torch::jit::toIValue(spec->node->input(spec->input))->toIntVector();
+      entry->second[static_cast<std::size_t>(spec->element)] = value;
+      continue;
+    }
+    torch::jit::WithInsertPoint point(spec->node);
+    spec->node->replaceInput(spec->input, a.graph->insertConstant(value));
+  }
+  for (const auto& [use, ints_of_use] : list_edits) {
+    torch::jit::WithInsertPoint point(use.first);
+    use.first->replaceInput(use.second, a.graph->insertConstant(c10::IValue(ints_of_use)));
+  }
+  torch::jit::EliminateDeadCode(a.graph);
+}
+
 }  // namespace
 
 Result<torch::jit::Module> apply_pruning(DependencyGraph& graph, const std::vector<GroupDecision>& decisions) {
@@ -329,31 +350,23 @@ Result<torch::jit::Module> apply_pruning(DependencyGraph& graph, const std::vect
       edit.own_type = !a.origins.empty();
       if (const ModuleRule* rule = a.module_rules->find(type->name()->name())) (*rule)(edit);
     }
-    // Graph ints: in the analysed graph (the output when the model could not keep its modules) and in
-    // the code of the module each came from.
-    std::map<std::pair<Node*, std::size_t>, std::vector<std::int64_t>> list_edits;
-    MethodIntEdits method_edits;
-    std::string unmapped = a.origins.empty() ? a.inline_reason : "";
+    // Graph ints. An int read from a module attribute follows by setting the attribute; the others are
+    // rewritten in the code of the module each came from, or, where that cannot be, in the analysed
+    // graph, which then becomes the output.
+    std::vector<std::pair<const IntEditSpec*, std::int64_t>> ints;
     for (const IntEditSpec& spec : a.int_edits) {
       const std::size_t s = static_cast<std::size_t>(spec.slot);
       const std::int64_t value = new_width[s] * spec.numerator / spec.denominator;
       if (!changed[s] || value == spec.old_value) continue;
-      if (unmapped.empty() && spec.attr_name.empty()) unmapped = method_edits.add(spec, value, a);
-      if (spec.element >= 0) {
-        auto [entry, inserted] = list_edits.try_emplace({spec.node, spec.input});
-        if (inserted) entry->second = torch::jit::toIValue(spec.node->input(spec.input))->toIntVector();
-        entry->second[static_cast<std::size_t>(spec.element)] = value;
-        continue;
-      }
-      torch::jit::WithInsertPoint point(spec.node);
-      spec.node->replaceInput(spec.input, a.graph->insertConstant(value));
+      ints.emplace_back(&spec, value);
       if (!spec.attr_name.empty()) {
         submodule(a.module, spec.attr_module)._ivalue()->setAttr(spec.attr_name, c10::IValue(value));
       }
     }
-    for (const auto& [use, ints] : list_edits) {
-      torch::jit::WithInsertPoint point(use.first);
-      use.first->replaceInput(use.second, a.graph->insertConstant(c10::IValue(ints)));
+    MethodIntEdits method_edits;
+    std::string unmapped = a.origins.empty() ? a.inline_reason : "";
+    for (const auto& [spec, value] : ints) {
+      if (unmapped.empty() && spec->attr_name.empty()) unmapped = method_edits.add(*spec, value, a);
     }
     if (unmapped.empty()) unmapped = method_edits.check();
     if (unmapped.empty()) {
@@ -363,7 +376,7 @@ Result<torch::jit::Module> apply_pruning(DependencyGraph& graph, const std::vect
       return a.module;
     }
     log().warn("{}: the pruned model is one inlined forward, not the original modules: {}", what, unmapped);
-    torch::jit::EliminateDeadCode(a.graph);
+    edit_analysed_graph(a, ints);
     return make_output_module(a);
   } catch (const std::exception& e) {
     return Status(ErrorCode::kInternal, what + ": applying the edits failed: " + torch_error_reason(e));

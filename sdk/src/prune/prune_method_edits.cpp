@@ -34,11 +34,12 @@ std::string MethodIntEdits::add(const IntEditSpec& spec, std::int64_t value, con
 std::string MethodIntEdits::check() const {
   for (const auto& [use, elements] : elements_) {
     const Value* list = use.first->input(use.second);
-    const std::size_t size = list->node()->kind() == c10::prim::ListConstruct
-                                 ? list->node()->inputs().size()
-                                 : (torch::jit::toIValue(list) && torch::jit::toIValue(list)->isIntList()
-                                        ? torch::jit::toIValue(list)->toIntVector().size()
-                                        : 0);
+    std::size_t size = 0;
+    if (list->node()->kind() == c10::prim::ListConstruct) {
+      size = list->node()->inputs().size();
+    } else if (auto constant = torch::jit::toIValue(list); constant && constant->isIntList()) {
+      size = constant->toIntVector().size();
+    }
     if (size <= static_cast<std::size_t>(elements.rbegin()->first)) {
       return "the size list of " + where_.at(use) + " is built in its module's code in a way pruning cannot rewrite";
     }

@@ -17,8 +17,9 @@ namespace profagent::torch_tk {
 
 // A deep copy of `module` whose every module instance has its own class type (same attributes,
 // constants and methods, names mangled) with its own method graphs, free functions inlined into them.
-// kUnimplemented for what the copy cannot carry (forward hooks, properties, module interfaces, a
-// module value that does not come from an attribute).
+// kUnsupported, naming the class, for what the copy cannot carry: forward hooks, properties, module
+// interfaces, a module value that does not come from an attribute (the caller then analyses the
+// shared types and outputs one inlined forward).
 Result<torch::jit::Module> copy_with_own_types(const torch::jit::Module& module);
 
 // Tags every node (not constants) of every method of every instance of `module` with its index in

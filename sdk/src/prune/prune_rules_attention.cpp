@@ -125,29 +125,17 @@ bool feeds_matmul(const Value* value, int depth = 0) {
   return false;
 }
 
-// Whether an int is computed from a module attribute (prim::GetAttr), directly or by arithmetic.
-// Tensors end the search: a size read from a tensor is not an attribute.
-bool reads_attribute(const Value* value, int depth = 0) {
-  const Node* node = value->node();
-  if (value->type()->kind() == c10::TypeKind::TensorType) return false;
-  if (node->kind() == c10::prim::GetAttr) return true;
-  if (depth > 8 || node->kind() == c10::prim::Constant || !node->blocks().empty()) return false;
-  for (const Value* input : node->inputs()) {
-    if (reads_attribute(input, depth + 1)) return true;
-  }
-  return false;
-}
-
-// The module attributes ("path.name") an int is computed from.
+// The module attributes ("path.name") an int is computed from, directly or by arithmetic. Tensors end
+// the search: a size read from a tensor is not an attribute.
 void attributes_read(const Value* value, const Value* self, std::set<std::string>& out, int depth = 0) {
   const Node* node = value->node();
-  if (value->type()->kind() == c10::TypeKind::TensorType || depth > 8) return;
+  if (value->type()->kind() == c10::TypeKind::TensorType) return;
   if (node->kind() == c10::prim::GetAttr) {
     auto path = module_path_of(node->input(0), self);
     out.insert((path ? *path : std::string("?")) + "." + node->s(torch::jit::attr::name));
     return;
   }
-  if (node->kind() == c10::prim::Constant || !node->blocks().empty()) return;
+  if (depth > 8 || node->kind() == c10::prim::Constant || !node->blocks().empty()) return;
   for (const Value* input : node->inputs()) attributes_read(input, self, out, depth + 1);
 }
 
@@ -211,17 +199,17 @@ void head_split_rule(RuleContext& c, AttentionPruning mode, const PruneRule& fal
   const Value* head_dim = sizes->node()->kind() == c10::prim::ListConstruct && sizes->node()->inputs().size() == out->size()
                               ? sizes->node()->input(static_cast<std::size_t>(rank - 1))
                               : nullptr;
-  if (head_dim != nullptr && reads_attribute(head_dim)) {
+  if (head_dim != nullptr) {
     // Scripted Swin: head_dim = C // self.num_heads. Rewriting num_heads (an attribute, also read by
     // that expression and by the scale) would change head_dim with it, so the heads stay. A head_dim
     // read from an attribute of its own (`self.head_dim`) does not move with the heads.
     const Value* self = c.node()->owningGraph()->inputs().at(0);
     std::set<std::string> from_heads, from_head_dim;
-    attributes_read(sizes->node()->input(static_cast<std::size_t>(rank - 2)), self, from_heads);
     attributes_read(head_dim, self, from_head_dim);
+    attributes_read(sizes->node()->input(static_cast<std::size_t>(rank - 2)), self, from_heads);
     bool shared = false;
     for (const std::string& attribute : from_head_dim) shared = shared || from_heads.count(attribute) > 0;
-    if (shared || from_heads.empty()) {
+    if (!from_head_dim.empty() && (shared || from_heads.empty())) {
       c.freeze({c.output(0), rank - 2}, "num_heads of " + c.where() + " also gives head_dim (C // num_heads)");
       return;
     }
