@@ -21,7 +21,7 @@ TEST_CASE("--version prints the version, the plugin ABI and the build fingerprin
   auto result = run_profagent({"--version"}, dir);
   CHECK(result.exit_code == 0);
   CHECK(result.out.find("profagent-run 0.1.0") != std::string::npos);
-  CHECK(result.out.find("plugin ABI 2.0") != std::string::npos);
+  CHECK(result.out.find("plugin ABI 2.1") != std::string::npos);
   CHECK(result.out.find("torch=") != std::string::npos);
 }
 
@@ -45,7 +45,7 @@ TEST_CASE("--list-plugins shows each plugin's id, version, roles and path, and a
   CHECK(result.out.find(fixture_plugin("test_agents") + "/libtest_agents.so") != std::string::npos);
   CHECK(result.out.find("REFUSED") != std::string::npos);
   CHECK(result.out.find("libabi_v1.so") != std::string::npos);
-  CHECK(result.out.find("ABI 2.0") != std::string::npos);
+  CHECK(result.out.find("ABI 2.1") != std::string::npos);
   CHECK(result.out.find("ABI 1.0") != std::string::npos);
 }
 
@@ -63,7 +63,7 @@ TEST_CASE("--describe prints an agent's ports and config schema") {
   CHECK(unknown.err.find("no agent or provider 'nosuch'") != std::string::npos);
 }
 
-// abi_v1 declares ABI 1.0 (a plugin of the 1.x SDK); the kernel is ABI 2.0.
+// abi_v1 declares ABI 1.0 (a plugin of the 1.x SDK); the kernel is ABI 2.1.
 TEST_CASE("a wrong-ABI plugin on the search path stops a run with exit 3, naming both versions") {
   auto dir = scratch_dir("wrong_abi_run");
   write_text(dir / "wf.yaml", kTinyWorkflow);
@@ -72,7 +72,7 @@ TEST_CASE("a wrong-ABI plugin on the search path stops a run with exit 3, naming
                               dir);
   CHECK(result.exit_code == 3);
   CHECK(result.err.find("libabi_v1.so") != std::string::npos);
-  CHECK(result.err.find("ABI 2.0") != std::string::npos);
+  CHECK(result.err.find("ABI 2.1") != std::string::npos);
   CHECK(result.err.find("ABI 1.0") != std::string::npos);
   CHECK_FALSE(std::filesystem::exists(dir / "runs"));  // nothing was run, nothing written
 }

@@ -5,6 +5,7 @@
 #include "profagent/config_schema.hpp"
 #include "profagent/fs.hpp"
 #include "profagent/json.hpp"
+#include "profagent/llm.hpp"
 #include "profagent/log.hpp"
 #include "profagent/plugin.hpp"
 #include "profagent/provider.hpp"

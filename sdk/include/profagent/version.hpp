@@ -36,7 +36,7 @@
 //   anything thrown into a Status, and PROFAGENT_PLUGIN does the same for the register function.
 #define PROFAGENT_SDK_VERSION "0.1.0"
 #define PROFAGENT_ABI_MAJOR 2
-#define PROFAGENT_ABI_MINOR 0
+#define PROFAGENT_ABI_MINOR 1
 
 // The ABI namespace's name follows the major: abi_v2.
 #define PROFAGENT_ABI_NAMESPACE_NAME_INNER_(major) abi_v##major
