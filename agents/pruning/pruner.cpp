@@ -148,7 +148,8 @@ Json PruningOptions::to_json() const {
             {"round_to", round_to},
             {"min_width", min_width},
             {"ignored_layers", ignored_layers},
-            {"ignore_input_layer", ignore_input_layer}};
+            {"ignore_input_layer", ignore_input_layer},
+            {"fused_attention", fused_attention}};
   if (macs_reduction) json["macs_reduction"] = *macs_reduction;
   if (!calibration.is_null()) {
     json["calibration"] = Json{{"samples", calibration_samples}, {"batch_size", calibration_batch_size}, {"seed", seed}};
@@ -191,7 +192,12 @@ const OptionsSchema<PruningOptions>& pruning_options_schema() {
     s.field("min_width", &O::min_width).min(1).describe("kept units: at least this many");
     s.field("ignored_layers", &O::ignored_layers).describe("layers (module paths) or group keys never pruned");
     s.field("ignore_input_layer", &O::ignore_input_layer)
-        .describe("leave the layer that reads the model input (first conv, patch embedding) alone");
+        .describe("leave the layer that reads the model input (first conv, patch embedding) alone; for a "
+                  "transformer that group is the embedding (residual) width");
+    s.field("fused_attention", &O::fused_attention)
+        .describe("keep nn.MultiheadAttention's fused kernel, whose heads can only go with the residual channels "
+                  "they read (embedding pruning); default false: the attention is written out, whole heads go, "
+                  "the embedding width stays");
     s.field("calibration", &O::calibration)
         .names_provider(tk::kDatasetInterface)
         .describe("data for gradient criteria (taylor): {format: idx|cifar|image_folder, ...that provider's "
@@ -281,6 +287,7 @@ Result<PruningOutcome> run_pruning(const PruningRequest& request, const PruningO
 
   tk::DependencyOptions graph_options;
   graph_options.model_name = name;
+  graph_options.write_out_attention = !options.fused_attention;
 
   // The engine's options: the stage's config, then the plan, or the replayed history alone.
   tk::PruneOptions base;

@@ -43,6 +43,9 @@ struct PruningOptions {
   std::int64_t min_width = 1;
   std::vector<std::string> ignored_layers;
   bool ignore_input_layer = true;
+  // Keep nn.MultiheadAttention's fused kernel: its heads then go with the residual (embedding) channels
+  // they read. Default: written out, whole heads go and the embedding width stays.
+  bool fused_attention = false;
   // Calibration for gradient criteria (Taylor): `samples` fixed-seed samples of the dataset in
   // batches of `batch_size` (torch_tk::calibration_indices).
   Json calibration = Json();  // the dataset block ({format, ...}); null or {}: none

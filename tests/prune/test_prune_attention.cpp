@@ -1,8 +1,8 @@
 // Structured pruning of transformers (prune_attention.hpp): heads and MLP hidden units of a tiny
-// torchvision VisionTransformer and SwinTransformer, scripted and traced; zero-weight exactness for
-// heads and hidden units (relative to the outputs' magnitude); ratio 0 is the identity; the saved
-// model runs the same in Python; the scripted ViT's slow attention path (taken with gradients) still
-// runs after pruning.
+// torchvision VisionTransformer and SwinTransformer, scripted and traced; nn.MultiheadAttention
+// written out so whole heads go and the embedding width stays, or kept fused (heads with residual
+// channels); zero-weight exactness for heads and hidden units (relative to the outputs' magnitude);
+// ratio 0 is the identity; the saved model runs the same in Python; pruning again prunes again.
 #include "torch_doctest.hpp"
 
 #include <cstdlib>
@@ -196,7 +196,23 @@ TEST_CASE("attention pruning: the fused attention's embed_dim and num_heads foll
   }
 }
 
-TEST_CASE("attention pruning: tiny ViT, scripted and traced: heads with the residual stream and MLP hidden units") {
+namespace {
+
+// The tiny ViT's attention at `layer` in a pruned model.
+torch::jit::Module vit_attention(const torch::jit::Module& vit, int layer) {
+  return vit.attr("encoder").toModule().attr("layers").toModule().attr("encoder_layer_" + std::to_string(layer))
+      .toModule().attr("self_attention").toModule();
+}
+
+std::string joined_warnings(const PruneResult& result) {
+  std::string text;
+  for (const auto& warning : result.warnings) text += warning + " | ";
+  return text;
+}
+
+}  // namespace
+
+TEST_CASE("attention pruning: tiny ViT, scripted and traced: whole heads by default, the embedding width stays") {
   for (const std::string kind : {"script", "trace"}) {
     CAPTURE(kind);
     torch::jit::Module vit = tiny_model("vit", kind);
@@ -205,18 +221,72 @@ TEST_CASE("attention pruning: tiny ViT, scripted and traced: heads with the resi
 
     PruneResult identity = prune_ok(vit, input, PruneOptions{});
     CHECK(identity.pruned_groups == 0);
-    CHECK(torch::equal(forward_tensor(identity.module, {input}), before));
+    const auto identity_difference = relative_difference(forward_tensor(identity.module, {input}), before);
+    MESSAGE("written out, nothing pruned, vs the fused kernel: " << identity_difference);
+    CHECK(identity_difference.relative < kExactRelative);
 
-    // MLP hidden units: exact when their fc1 rows and biases are zero.
+    // MLP hidden units and whole heads: exact when their weights are zero.
     CHECK(zero_weight_replay(vit, input, 0.5, is_mlp_group).difference.relative < kExactRelative);
+    const ZeroWeightReplay heads_replay = zero_weight_replay(vit, input, 0.5, is_attention_group);
+    CHECK(heads_replay.difference.relative < kExactRelative);
+    CHECK(heads_replay.removed_units == 4);  // 2 of 4 heads in each of 2 layers
 
     PruneOptions options;
     options.ratio = 0.5;
-    options.ignore_input_layer = false;  // the residual stream (and with it the heads) starts at conv_proj
     PruneResult result = prune_ok(vit, input, options);
-    std::string frozen;
-    for (const auto& note : result.frozen) frozen += std::to_string(note.units) + ": " + note.reason + " | ";
-    CAPTURE(frozen);
+    CAPTURE(joined_warnings(result));
+    CHECK_FALSE(contains(joined_warnings(result), "keeps the fused kernel"));
+    torch::Tensor after = forward_tensor(result.module, {input});
+    CHECK(after.sizes() == before.sizes());
+    CHECK(result.macs_after < result.macs_before);
+    for (int layer = 0; layer < 2; ++layer) {
+      CAPTURE(layer);
+      const std::string attention = "encoder.layers.encoder_layer_" + std::to_string(layer) + ".self_attention";
+      // 4 heads of 8 → 2: q, k, v rows and out_proj columns go; the embedding width 32 stays.
+      CHECK(param(result.module, attention + ".in_proj_weight").sizes() == torch::IntArrayRef({3 * 2 * 8, 32}));
+      CHECK(param(result.module, attention + ".out_proj.weight").sizes() == torch::IntArrayRef({32, 2 * 8}));
+      CHECK(vit_attention(result.module, layer).attr("num_heads").toInt() == 2);
+      CHECK(vit_attention(result.module, layer).attr("head_dim").toInt() == 8);
+      CHECK(param(result.module, "encoder.layers.encoder_layer_" + std::to_string(layer) + ".mlp.0.weight").size(0) == 32);
+    }
+    CHECK(param(result.module, "class_token").size(2) == 32);
+    CHECK(param(result.module, "encoder.pos_embedding").size(2) == 32);
+    CHECK(python_agreement(result.module, input, after).relative < kExactRelative);
+
+    // Pruned again, the written-out attention loses heads again (2 → 1).
+    PruneResult again = prune_ok(result.module, input, options);
+    CHECK(param(again.module, "encoder.layers.encoder_layer_0.self_attention.in_proj_weight").size(0) == 3 * 8);
+    CHECK(again.macs_after < result.macs_after);
+    CHECK(python_agreement(again.module, input, forward_tensor(again.module, {input})).relative < kExactRelative);
+  }
+}
+
+TEST_CASE("attention pruning: tiny ViT: the embedding width is the input layer's group, apart from the heads") {
+  torch::jit::Module vit = tiny_model("vit", "script");
+  torch::Tensor input = vit_input();
+  PruneOptions options;
+  options.ratio = 0.5;
+  options.ignore_input_layer = false;  // the residual stream starts at conv_proj, the patch embedding
+  PruneResult result = prune_ok(vit, input, options);
+  CHECK(param(result.module, "class_token").size(2) == 16);
+  CHECK(param(result.module, "encoder.layers.encoder_layer_1.self_attention.in_proj_weight").sizes() ==
+        torch::IntArrayRef({3 * 2 * 8, 16}));
+  CHECK(vit_attention(result.module, 1).attr("embed_dim").toInt() == 16);
+  CHECK(python_agreement(result.module, input, forward_tensor(result.module, {input})).relative < kExactRelative);
+}
+
+TEST_CASE("attention pruning: tiny ViT with the fused kernel kept: heads go with their residual channels") {
+  for (const std::string kind : {"script", "trace"}) {
+    CAPTURE(kind);
+    torch::jit::Module vit = tiny_model("vit", kind);
+    torch::Tensor input = vit_input();
+    torch::Tensor before = forward_tensor(vit, {input});
+    DependencyOptions fused;
+    fused.write_out_attention = false;
+    PruneOptions options;
+    options.ratio = 0.5;
+    options.ignore_input_layer = false;  // the residual stream (and with it the heads) starts at conv_proj
+    PruneResult result = prune_ok(vit, input, options, fused);
     torch::Tensor after = forward_tensor(result.module, {input});
     CHECK(after.sizes() == before.sizes());
     CHECK(result.params_after < result.params_before);
@@ -225,12 +295,11 @@ TEST_CASE("attention pruning: tiny ViT, scripted and traced: heads with the resi
     CHECK(param(result.module, "encoder.layers.encoder_layer_1.self_attention.in_proj_weight").size(0) == 3 * 16);
     CHECK(param(result.module, "class_token").size(2) == 16);
     CHECK(param(result.module, "encoder.pos_embedding").size(2) == 16);
-    const auto python = python_agreement(result.module, input, after);
-    CHECK(python.relative < kExactRelative);
+    CHECK(python_agreement(result.module, input, after).relative < kExactRelative);
   }
 }
 
-TEST_CASE("attention pruning: tiny Swin, scripted and traced: heads and MLP hidden units, exact when zero") {
+TEST_CASE("attention pruning: tiny Swin, scripted and traced: heads (head_dim pinned) and MLP hidden units, exact when zero") {
   for (const std::string kind : {"script", "trace"}) {
     CAPTURE(kind);
     torch::jit::Module swin = tiny_model("swin", kind);
@@ -240,21 +309,15 @@ TEST_CASE("attention pruning: tiny Swin, scripted and traced: heads and MLP hidd
     PruneResult identity = prune_ok(swin, input, PruneOptions{});
     CHECK(torch::equal(forward_tensor(identity.module, {input}), before));
 
+    // Scripted Swin computes head_dim as `C // self.num_heads` (split and scale): pinned to D, the heads prune.
     auto graph = graph_of(swin, {input});
-    if (kind == "script") {
-      // head_dim is `C // self.num_heads` there: the heads stay, with the reason.
-      CHECK(graph->find_group("features.1.0.attn.qkv") == nullptr);
-      bool noted = false;
-      for (const auto& note : graph->frozen_notes()) noted = noted || contains(note.reason, "C // num_heads");
-      CHECK(noted);
-    } else {
-      const PruneGroup& heads = group_named(*graph, "features.1.0.attn.qkv");
-      CHECK(heads.units == 2);  // stage 1 has 2 heads of 16
-      CHECK(member_of(heads, "features.1.0.attn.relative_position_bias_table", 1) != nullptr);
-      CHECK(member_of(heads, "features.1.0.attn.proj.weight", 1)->unit_indices[1].size() == 16);
-      CHECK(group_named(*graph, "features.3.1.attn.qkv").units == 4);
-      CHECK(zero_weight_replay(swin, input, 0.5, is_attention_group).difference.relative < kExactRelative);
-    }
+    for (const auto& note : graph->frozen_notes()) MESSAGE("frozen: " << note.units << " units: " << note.reason);
+    const PruneGroup& heads = group_named(*graph, "features.1.0.attn.qkv");
+    CHECK(heads.units == 2);  // stage 1 has 2 heads of 16
+    CHECK(member_of(heads, "features.1.0.attn.relative_position_bias_table", 1) != nullptr);
+    CHECK(member_of(heads, "features.1.0.attn.proj.weight", 1)->unit_indices[1].size() == 16);
+    CHECK(group_named(*graph, "features.3.1.attn.qkv").units == 4);
+    CHECK(zero_weight_replay(swin, input, 0.5, is_attention_group).difference.relative < kExactRelative);
     CHECK(zero_weight_replay(swin, input, 0.5, is_mlp_group).difference.relative < kExactRelative);
 
     PruneOptions options;
@@ -265,7 +328,8 @@ TEST_CASE("attention pruning: tiny Swin, scripted and traced: heads and MLP hidd
     CHECK(result.params_after < result.params_before);
     CHECK(result.macs_after < result.macs_before);
     CHECK(param(result.module, "features.3.0.mlp.0.weight").size(0) == 128);
-    if (kind == "trace") CHECK(param(result.module, "features.3.0.attn.qkv.weight").size(0) == 3 * 2 * 16);
+    CHECK(param(result.module, "features.3.0.attn.qkv.weight").size(0) == 3 * 2 * 16);
+    CHECK(param(result.module, "features.3.0.attn.qkv.weight").size(1) == 64);  // the embedding width stays
     const auto python = python_agreement(result.module, input, after);
     CHECK(python.relative < kExactRelative);
   }
@@ -294,7 +358,7 @@ TEST_CASE("attention pruning: written-out self-attention with a head_dim of its 
   }
 }
 
-TEST_CASE("attention pruning: the pruned scripted ViT still runs its slow attention path (taken with gradients)") {
+TEST_CASE("attention pruning: the pruned scripted ViT with the fused kernel kept still runs its slow path (taken with gradients)") {
   torch::jit::Module vit = tiny_model("vit", "script");
   torch::Tensor input = vit_input();
   PruneOptions options;
@@ -303,6 +367,7 @@ TEST_CASE("attention pruning: the pruned scripted ViT still runs its slow attent
   ModuleRules module_rules = transformer_module_rules();
   DependencyOptions graph_options;
   graph_options.module_rules = &module_rules;
+  graph_options.write_out_attention = false;
   PruneResult result = prune_ok(vit, input, options, graph_options);
   torch::Tensor fast = forward_tensor(result.module, {input});
   torch::AutoGradMode grad(true);

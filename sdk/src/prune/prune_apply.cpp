@@ -356,8 +356,8 @@ Result<torch::jit::Module> apply_pruning(DependencyGraph& graph, const std::vect
     std::vector<std::pair<const IntEditSpec*, std::int64_t>> ints;
     for (const IntEditSpec& spec : a.int_edits) {
       const std::size_t s = static_cast<std::size_t>(spec.slot);
-      const std::int64_t value = new_width[s] * spec.numerator / spec.denominator;
-      if (!changed[s] || value == spec.old_value) continue;
+      const std::int64_t value = spec.pin ? spec.old_value : new_width[s] * spec.numerator / spec.denominator;
+      if (!changed[s] || (!spec.pin && value == spec.old_value)) continue;
       ints.emplace_back(&spec, value);
       if (!spec.attr_name.empty()) {
         submodule(a.module, spec.attr_module)._ivalue()->setAttr(spec.attr_name, c10::IValue(value));

@@ -7,10 +7,12 @@
 
 #include <chrono>
 #include <exception>
+#include <unordered_set>
 
 #include "profagent/clock.hpp"
 #include "profagent/log.hpp"
 #include "prune_internal.hpp"
+#include "prune_attention_written_out.hpp"
 #include "prune_ir.hpp"
 #include "prune_module_types.hpp"
 
@@ -21,11 +23,6 @@ namespace {
 using torch::jit::Block;
 using torch::jit::Node;
 using torch::jit::Value;
-
-std::string class_base_name(const c10::ClassTypePtr& type) {
-  if (!type || !type->name()) return "";
-  return type->name()->name();
-}
 
 class Builder {
  public:
@@ -86,6 +83,7 @@ class Builder {
   }
 
   void apply_rules() {
+    find_modules_analysed_by_op(a_.graph->block());
     walk(a_.graph->block(), true);
     // The same parameter read twice (several GetAttr) is one tensor: its dims are the same slots.
     for (const auto& [name, values] : a_.param_values) {
@@ -211,6 +209,7 @@ class Builder {
         node->kind() == c10::prim::ListConstruct || node->kind() == c10::prim::TupleConstruct) {
       return;
     }
+    if (sizes_follow_pruning(node)) return;  // sized by run-time sizes and attributes: adapts by itself
     RuleContext context(a_, node);
     std::vector<const Value*> tensors;
     for (const Value* input : node->inputs()) flatten_tensors(input, tensors);
@@ -221,18 +220,37 @@ class Builder {
     }
   }
 
-  // Whether the node is inside a module analysed through one op only (PruneRules::analyse_module_by)
-  // and is not that op.
-  bool outside_module_op(const Node* node) const {
+  // The module (class) whose analysis a node's op stands for (PruneRules::analyse_module_by), or nullptr.
+  const c10::ClassType* module_analysed_by(const Node* node, const std::string** op_out = nullptr) const {
     auto stack = node->callstack();
-    if (!stack) return false;
+    if (!stack) return nullptr;
     for (const auto& entry : (*stack)->vec()) {
       const auto& info = std::get<2>(entry);
       if (!info || !info->class_type() || !info->class_type()->name()) continue;
       const std::string* op = a_.rules->module_op(info->class_type()->name()->name());
-      if (op != nullptr) return *op != node->kind().toQualString();
+      if (op == nullptr) continue;
+      if (op_out != nullptr) *op_out = op;
+      return info->class_type().get();
     }
-    return false;
+    return nullptr;
+  }
+
+  // Instances whose code runs their analysing op: only those are analysed by it alone (a
+  // nn.MultiheadAttention written out, prune_attention_written_out.hpp, is analysed op by op).
+  void find_modules_analysed_by_op(const Block* block) {
+    for (const Node* node : block->nodes()) {
+      const std::string* op = nullptr;
+      const c10::ClassType* type = module_analysed_by(node, &op);
+      if (type != nullptr && *op == node->kind().toQualString()) analysed_by_op_.insert(type);
+      for (const Block* inner : node->blocks()) find_modules_analysed_by_op(inner);
+    }
+  }
+
+  // Whether the node is inside a module analysed through one op only and is not that op.
+  bool outside_module_op(const Node* node) const {
+    const std::string* op = nullptr;
+    const c10::ClassType* type = module_analysed_by(node, &op);
+    return type != nullptr && analysed_by_op_.count(type) && *op != node->kind().toQualString();
   }
 
   void visit(Node* node) {
@@ -296,6 +314,7 @@ class Builder {
   PruneAnalysis& a_;
   std::vector<std::string> param_order_;
   std::vector<const Value*> tensor_attributes_;
+  std::unordered_set<const c10::ClassType*> analysed_by_op_;
 };
 
 }  // namespace
@@ -340,6 +359,9 @@ Result<std::unique_ptr<DependencyGraph>> build_dependency_graph(const torch::jit
     if (own_types.is_ok()) {
       analysis->module = *own_types;
       analysis->module.eval();
+      if (options.write_out_attention) {
+        analysis->written_out_attention = write_out_self_attention(analysis->module, analysis->warnings);
+      }
       analysis->origins = tag_method_nodes(analysis->module);
       analysis->graph = inline_forward(analysis->module);
     } else {

@@ -37,6 +37,7 @@ struct IntEditSpec {
   std::int64_t old_value = 0;
   std::string attr_module;  // set when the int is a module attribute read by prim::GetAttr
   std::string attr_name;
+  bool pin = false;  // keep old_value (RuleContext::pin_int) instead of following the slot's width
 };
 
 struct PairHash {
@@ -55,6 +56,7 @@ class PruneAnalysis {
   // edit of `graph` is made in the code of the module it came from. Empty when the copy could not get
   // types of its own: the pruned model is then one inlined forward (`inline_reason` says why).
   std::vector<torch::jit::Node*> origins;
+  std::vector<std::string> written_out_attention;  // paths of nn.MultiheadAttention written out
   std::string inline_reason;
   const PruneRules* rules = nullptr;
   const ModuleRules* module_rules = nullptr;

@@ -31,6 +31,45 @@ bool is_metadata_op(const std::string& op) {
   return kOps.count(op) > 0;
 }
 
+namespace {
+
+bool int_follows_pruning(const Value* value, bool element, int depth) {
+  if (depth > 12) return false;
+  const Node* producer = value->node();
+  const std::string kind = producer->kind().toQualString();
+  if (producer->kind() == c10::prim::Constant) {
+    if (!element) return true;
+    auto constant = torch::jit::toIValue(value);
+    return constant && constant->isInt() && constant->toInt() == -1;
+  }
+  if (producer->kind() == c10::prim::GetAttr) return true;  // an int (or int[]) module attribute
+  if (kind == "aten::size" || kind == "prim::shape" || kind == "aten::dim" || kind == "aten::len" || kind == "aten::numel") {
+    return true;
+  }
+  static const std::set<std::string> kArithmetic = {
+      "aten::Int", "prim::NumToTensor", "aten::mul", "aten::add", "aten::sub", "aten::floordiv", "aten::div",
+      "aten::__getitem__", "aten::neg", "aten::remainder", "prim::min", "prim::max", "prim::ListUnpack",
+      "prim::unchecked_cast"};
+  if (!kArithmetic.count(kind)) return false;
+  for (const Value* input : producer->inputs()) {
+    if (!int_follows_pruning(input, false, depth + 1)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool sizes_follow_pruning(const Node* reshape) {
+  const std::string kind = reshape->kind().toQualString();
+  if ((kind != "aten::view" && kind != "aten::reshape") || reshape->inputs().size() != 2) return false;
+  const Node* sizes = reshape->input(1)->node();
+  if (sizes->kind() != c10::prim::ListConstruct) return false;
+  for (const Value* element : sizes->inputs()) {
+    if (!int_follows_pruning(element, true, 0)) return false;
+  }
+  return true;
+}
+
 void flatten_tensors(const Value* value, std::vector<const Value*>& out, int depth) {
   const Node* producer = value->node();
   const auto kind = producer->kind();

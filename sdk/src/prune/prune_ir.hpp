@@ -17,6 +17,12 @@ bool is_tensor_like(const torch::jit::Value* value);
 // Ops that read only a tensor's metadata (sizes, dtype, device): they need no mapping and a
 // dynamic size adapts by itself to a pruned tensor.
 bool is_metadata_op(const std::string& op);
+// Whether a view / reshape sizes a tensor only with ints that follow pruned widths by themselves:
+// each element -1, or computed at run time from tensor sizes and int module attributes (which the
+// edits keep true), constants entering only through arithmetic. Code that did not run for the example
+// input and reshapes that way (Swin's shifted-window mask: view(B/nW, nW, num_heads, N, N)) needs no
+// freeze of what it reads.
+bool sizes_follow_pruning(const torch::jit::Node* reshape);
 // The elements of a list or tuple value built in the graph (nested), else the value itself; only
 // tensors (and optional tensors) are appended to `out`.
 void flatten_tensors(const torch::jit::Value* value, std::vector<const torch::jit::Value*>& out, int depth = 0);

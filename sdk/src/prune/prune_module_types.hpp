@@ -9,11 +9,18 @@
 #include <torch/script.h>
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "profagent/status.hpp"
 
 namespace profagent::torch_tk {
+
+// "MultiheadAttention" for __torch__.torch.nn.modules.activation.___torch_mangle_7.MultiheadAttention.
+inline std::string class_base_name(const c10::ClassTypePtr& type) {
+  if (!type || !type->name()) return "";
+  return type->name()->name();
+}
 
 // A deep copy of `module` whose every module instance has its own class type (same attributes,
 // constants and methods, names mangled) with its own method graphs, free functions inlined into them.

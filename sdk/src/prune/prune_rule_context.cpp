@@ -321,7 +321,7 @@ bool from_sizes(const Value* value, int depth = 0) {
   static const std::set<std::string> kArithmetic = {
       "aten::Int",  "prim::NumToTensor", "aten::ScalarImplicit", "aten::mul", "aten::add", "aten::sub",
       "aten::floordiv", "aten::div", "aten::__getitem__", "aten::neg", "aten::remainder", "prim::min",
-      "prim::max", "aten::floor", "aten::ceil", "aten::__derive_index", "prim::unchecked_cast"};
+      "prim::max", "aten::floor", "aten::ceil", "aten::__derive_index", "prim::unchecked_cast", "prim::ListUnpack"};
   if (!kArithmetic.count(kind)) return false;
   bool any = false;
   for (const Value* input : producer->inputs()) {
@@ -404,6 +404,24 @@ void RuleContext::int_edit(std::size_t input, std::int64_t element, SlotRef sour
       break;
   }
   freeze(source, "an int of " + where() + " is computed in a way pruning cannot rewrite");
+}
+
+bool RuleContext::pin_int(const Value* value, std::int64_t keep, SlotRef source) {
+  const std::int64_t slot_id = analysis_.slot(source.value, source.dim);
+  if (slot_id < 0 || !value->type()->cast<c10::IntType>() || value->uses().empty()) return false;
+  std::vector<IntEditSpec> pins;
+  for (const torch::jit::Use& use : value->uses()) {
+    if (use.user->kind() == c10::prim::Return || !use.user->blocks().empty()) return false;
+    IntEditSpec spec;
+    spec.node = use.user;
+    spec.input = use.offset;
+    spec.slot = slot_id;
+    spec.old_value = keep;
+    spec.pin = true;
+    pins.push_back(spec);
+  }
+  analysis_.int_edits.insert(analysis_.int_edits.end(), pins.begin(), pins.end());
+  return true;
 }
 
 void RuleContext::warn(const std::string& message) { analysis_.warn(message); }

@@ -1,5 +1,6 @@
 // The pruning rule tables: built-in families (PROFAGENT_PRUNE_RULES), module-attribute rules, and the
 // rules plugins add (extension points kPruneRulePoint, kModuleRulePoint).
+#include "profagent/prune/prune_attention.hpp"
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -115,7 +116,8 @@ ModuleRules make_builtin_module_rules() {
 }  // namespace
 
 const ModuleRules& ModuleRules::builtin() {
-  static const ModuleRules rules = make_builtin_module_rules();
+  // With the transformer classes (whole heads, the default unit of PruneRules::builtin()).
+  static const ModuleRules rules = transformer_module_rules(AttentionPruning::kHeads, make_builtin_module_rules());
   return rules;
 }
 

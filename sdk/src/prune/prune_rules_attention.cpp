@@ -162,6 +162,24 @@ void freeze_size_sources(RuleContext& c, const Value* value, const std::string& 
   for (const Value* input : node->inputs()) freeze_size_sources(c, input, reason, depth + 1);
 }
 
+// Scripted Swin computes head_dim as `C // self.num_heads`, for the split and again for the scale:
+// rewriting num_heads would move both, so every int computed as head_dim is (same op, same values)
+// keeps D in the instance's own code. False where that cannot be done (then the heads stay).
+bool pin_head_dim(RuleContext& c, const Value* head_dim, std::int64_t D, SlotRef heads) {
+  const Node* expression = head_dim->node();
+  if (expression->kind() == c10::prim::GetAttr || expression->kind() == c10::prim::Constant ||
+      expression->kind() == c10::prim::Param) {
+    return false;
+  }
+  bool pinned = false;
+  for (const Node* node : torch::jit::findAllNodes(*c.node()->owningGraph(), expression->kind(), /*recurse=*/true)) {
+    if (node->outputs().size() != 1 || !node->inputs().equals(expression->inputs())) continue;
+    if (!c.pin_int(node->output(), D, heads)) return false;
+    pinned = true;
+  }
+  return pinned;
+}
+
 // view / reshape of x [..., F] into [..., (3,) H, D] (the leading dims unchanged) that feeds a matmul:
 // in kHeads mode head h is feature block {f : (f / D) mod H = h} of every third, the D and "3" dims
 // stay whole, and the heads element of the size list follows. Anything else: the shape family's rule
@@ -210,7 +228,11 @@ void head_split_rule(RuleContext& c, AttentionPruning mode, const PruneRule& fal
     bool shared = false;
     for (const std::string& attribute : from_head_dim) shared = shared || from_heads.count(attribute) > 0;
     if (!from_head_dim.empty() && (shared || from_heads.empty())) {
-      c.freeze({c.output(0), rank - 2}, "num_heads of " + c.where() + " also gives head_dim (C // num_heads)");
+      if (!pin_head_dim(c, head_dim, D, {c.output(0), rank - 2})) {
+        c.freeze({c.output(0), rank - 2}, "num_heads of " + c.where() + " also gives head_dim (C // num_heads)");
+        return;
+      }
+      c.int_edit(1, rank - 2, {c.output(0), rank - 2});
       return;
     }
   }
@@ -434,18 +456,21 @@ PruneRules attention_rules(AttentionPruning mode, const PruneRules& base) {
 
 ModuleRules transformer_module_rules(AttentionPruning mode, const ModuleRules& base) {
   ModuleRules rules = base;
+  // in_proj_weight is [3·num_heads·head_dim, embed_dim]: fused, both widths are embed_dim; written
+  // out (prune_attention_written_out.hpp), the heads' width is free of the residual width.
   rules.set("MultiheadAttention", [mode](const ModuleEdit& edit) {
     auto width = new_dim(edit, "in_proj_weight", 1);
+    auto rows = new_dim(edit, "in_proj_weight", 0);
     auto heads = edit.get_int("num_heads");
     auto head_dim = edit.get_int("head_dim");
-    if (!width || !heads || !head_dim || *heads <= 0 || *head_dim <= 0) return;
+    if (!width || !rows || !heads || !head_dim || *heads <= 0 || *head_dim <= 0) return;
     edit.set_int("embed_dim", *width);
     edit.set_int("kdim", *width);
     edit.set_int("vdim", *width);
     if (mode == AttentionPruning::kHeads) {
-      edit.set_int("num_heads", *width / *head_dim);
+      edit.set_int("num_heads", *rows / 3 / *head_dim);
     } else {
-      edit.set_int("head_dim", *width / *heads);
+      edit.set_int("head_dim", *rows / 3 / *heads);
     }
   });
   rules.set("ShiftedWindowAttention", [](const ModuleEdit& edit) {

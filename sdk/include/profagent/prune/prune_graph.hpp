@@ -132,6 +132,11 @@ class RuleContext {
   // anything else freezes `source`. ----
   void int_edit(std::size_t input, std::int64_t element, SlotRef source, std::int64_t numerator = 1,
                 std::int64_t denominator = 1);
+  // Every use of the int `value` (computed by this graph, e.g. C // self.num_heads) becomes the
+  // constant `keep` when `source` changes, in the code of the module it came from: an int that must
+  // not move with an attribute the pruning rewrites (head_dim when num_heads changes). False (nothing
+  // pinned) where a use is not an int input that can be replaced.
+  bool pin_int(const torch::jit::Value* value, std::int64_t keep, SlotRef source);
 
   // A warning shown with the analysis (e.g. a rule that froze something it could not map).
   void warn(const std::string& message);
@@ -248,6 +253,10 @@ struct DependencyOptions {
   std::string model_name;                 // for messages; empty: the module's class name
   const PruneRules* rules = nullptr;      // nullptr: PruneRules::registered()
   const ModuleRules* module_rules = nullptr;  // nullptr: ModuleRules::registered()
+  // nn.MultiheadAttention's fused self-attention is written out in the working copy (and the pruned
+  // model), so whole heads are pruned and the residual (embedding) width stays. False keeps the fused
+  // kernel, whose heads can only go with the residual channels they read: embedding pruning.
+  bool write_out_attention = true;
 };
 
 // ---- Rules that plugins add (docs/plugins.md, "Adding rules"), from their register function. ----
