@@ -11,10 +11,9 @@
 //     (goal: drop ≤ 1 pt).
 // (c) Python: the saved int8 model of (a) loaded with torch.jit.load (engine onednn) on the same input,
 //     its output against LibTorch's.
-#include <torch/script.h>
-
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
+#include <torch/script.h>
 #include <torch/version.h>
 
 #include <algorithm>
@@ -76,7 +75,8 @@ std::vector<unsigned char> bench_gunzip(const fs::path& file) {
   std::FILE* pipe = ::popen(("gzip -dc '" + file.string() + "'").c_str(), "r");
   if (pipe == nullptr) return bytes;
   unsigned char buffer[65536];
-  for (std::size_t n; (n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0;) bytes.insert(bytes.end(), buffer, buffer + n);
+  for (std::size_t n; (n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0;)
+    bytes.insert(bytes.end(), buffer, buffer + n);
   ::pclose(pipe);
   return bytes;
 }
@@ -88,11 +88,13 @@ std::pair<torch::Tensor, torch::Tensor> bench_fmnist(const std::string& prefix) 
   auto labels = bench_gunzip(dir / (prefix + "-labels-idx1-ubyte.gz"));
   const std::int64_t n = static_cast<std::int64_t>(labels.size()) - 8;
   if (n <= 0 || static_cast<std::int64_t>(images.size()) != 16 + n * 784) return {};
-  torch::Tensor x = torch::from_blob(images.data() + 16, {n, 1, 28, 28}, torch::kUInt8).to(torch::kFloat32).div(255.0);
+  torch::Tensor x =
+      torch::from_blob(images.data() + 16, {n, 1, 28, 28}, torch::kUInt8).to(torch::kFloat32).div(255.0);
   return {(x - 0.2860) / 0.3530, torch::from_blob(labels.data() + 8, {n}, torch::kUInt8).to(torch::kLong)};
 }
 
-double bench_accuracy(torch::jit::Module& module, const torch::Tensor& images, const torch::Tensor& labels, std::int64_t limit) {
+double bench_accuracy(torch::jit::Module& module, const torch::Tensor& images, const torch::Tensor& labels,
+                      std::int64_t limit) {
   std::int64_t correct = 0;
   for (std::int64_t start = 0; start < limit; start += 500) {
     const std::int64_t n = std::min<std::int64_t>(500, limit - start);
@@ -103,7 +105,8 @@ double bench_accuracy(torch::jit::Module& module, const torch::Tensor& images, c
 }
 
 torch::Tensor bench_python_forward(const fs::path& dir, const torch::Tensor& input) {
-  const fs::path model = dir / "model.pt", in = dir / "input.pt", out = dir / "output.pt", program = dir / "run.py";
+  const fs::path model = dir / "model.pt", in = dir / "input.pt", out = dir / "output.pt",
+                 program = dir / "run.py";
   auto bytes = torch::pickle_save(input);
   std::ofstream(in, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   std::ofstream(program) << "import sys, torch\n"
@@ -127,25 +130,33 @@ int main(int argc, char** argv) {
   std::string model_name = "resnet50", observer = "minmax";
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
-    if (i + 1 < argc && flag == "--threads") threads = std::atoi(argv[++i]);
-    else if (i + 1 < argc && flag == "--repeats") repeats = std::atoi(argv[++i]);
-    else if (i + 1 < argc && flag == "--warmup") warmup = std::atoi(argv[++i]);
-    else if (i + 1 < argc && flag == "--model") model_name = argv[++i];
-    else if (i + 1 < argc && flag == "--observer") observer = argv[++i];
-    else if (i + 1 < argc && flag == "--fmnist-limit") fmnist_limit = std::atoll(argv[++i]);
+    if (i + 1 < argc && flag == "--threads")
+      threads = std::atoi(argv[++i]);
+    else if (i + 1 < argc && flag == "--repeats")
+      repeats = std::atoi(argv[++i]);
+    else if (i + 1 < argc && flag == "--warmup")
+      warmup = std::atoi(argv[++i]);
+    else if (i + 1 < argc && flag == "--model")
+      model_name = argv[++i];
+    else if (i + 1 < argc && flag == "--observer")
+      observer = argv[++i];
+    else if (i + 1 < argc && flag == "--fmnist-limit")
+      fmnist_limit = std::atoll(argv[++i]);
     else {
-      std::fprintf(stderr,
-                   "usage: %s [--threads N] [--repeats N] [--warmup N] [--model NAME] [--observer minmax|percentile] "
-                   "[--fmnist-limit N]\n",
-                   argv[0]);
+      std::fprintf(
+          stderr,
+          "usage: %s [--threads N] [--repeats N] [--warmup N] [--model NAME] [--observer minmax|percentile] "
+          "[--fmnist-limit N]\n",
+          argv[0]);
       return 2;
     }
   }
   profagent::torch_tk::ThreadsGuard one_thread(threads);
   at::globalContext().setQEngine(c10::QEngine::ONEDNN);
   torch::NoGradGuard no_grad;
-  std::printf("LibTorch %s, %d thread(s), engine onednn, observer %s, %d warm-up + %d alternating repeats\n\n",
-              TORCH_VERSION, threads, observer.c_str(), warmup, repeats);
+  std::printf(
+      "LibTorch %s, %d thread(s), engine onednn, observer %s, %d warm-up + %d alternating repeats\n\n",
+      TORCH_VERSION, threads, observer.c_str(), warmup, repeats);
   profagent::quantize::StaticInt8Options options;
   options.observer = observer;
   const fs::path dir = fs::temp_directory_path() / ("bench_quantize_static-" + std::to_string(::getpid()));
@@ -158,7 +169,8 @@ int main(int argc, char** argv) {
   fp32.eval();
   auto generator = at::detail::createCPUGenerator(0);
   const torch::Tensor input = torch::randn({1, 3, 224, 224}, generator);
-  const std::int64_t norms = profagent::test::randomize_batch_norms(fp32, {torch::randn({8, 3, 224, 224}, generator)});
+  const std::int64_t norms =
+      profagent::test::randomize_batch_norms(fp32, {torch::randn({8, 3, 224, 224}, generator)});
   torch::jit::Module fp32_copy = fp32.clone();
   torch::jit::Module optimized = torch::jit::optimize_for_inference(fp32_copy);
   std::vector<std::vector<c10::IValue>> calibration;
@@ -205,11 +217,14 @@ int main(int argc, char** argv) {
     adds += layer.kind == "add";
     worst = std::max(worst, layer.error);
   }
-  std::printf("(a) %s (%lld BatchNorms randomized), static int8 in %.1f s: %lld convs (%lld with BN folded), %lld adds, "
-              "%zu ops in all; %lld quantize / %lld dequantize nodes; worst layer error %.4f\n",
-              model_name.c_str(), static_cast<long long>(norms), quantize_s, static_cast<long long>(convs),
-              static_cast<long long>(folded), static_cast<long long>(adds), report->layers.size(),
-              static_cast<long long>(report->quantize_nodes), static_cast<long long>(report->dequantize_nodes), worst);
+  std::printf(
+      "(a) %s (%lld BatchNorms randomized), static int8 in %.1f s: %lld convs (%lld with BN folded), %lld "
+      "adds, "
+      "%zu ops in all; %lld quantize / %lld dequantize nodes; worst layer error %.4f\n",
+      model_name.c_str(), static_cast<long long>(norms), quantize_s, static_cast<long long>(convs),
+      static_cast<long long>(folded), static_cast<long long>(adds), report->layers.size(),
+      static_cast<long long>(report->quantize_nodes), static_cast<long long>(report->dequantize_nodes),
+      worst);
   std::printf("| variant | latency ms (median) | vs best fp32 |\n|---|---|---|\n");
   std::printf("| fp32 loaded | %.1f | %.2fx |\n", fp32_ms, best / fp32_ms);
   std::printf("| fp32 frozen + optimize_for_inference | %.1f | %.2fx |\n", opt_ms, best / opt_ms);
@@ -217,12 +232,13 @@ int main(int argc, char** argv) {
   std::printf("int8 output vs fp32: rel L2 %.4f, top-1 %s; file %.1f MB -> %.1f MB (%.1f%%)\n",
               bench_rel_l2(ours, reference), ours.argmax(1).equal(reference.argmax(1)) ? "same" : "differs",
               fp32_bytes / 1e6, int8_bytes / 1e6, 100.0 * (int8_bytes - fp32_bytes) / fp32_bytes);
-  std::printf("static profile: GMACs %.3f -> %.3f (%+.2f%%), params %lld -> %lld, param_bytes %lld -> %lld (%s)\n\n",
-              profile_fp32->macs / 1e9, profile_int8->macs / 1e9,
-              100.0 * (static_cast<double>(profile_int8->macs) / static_cast<double>(profile_fp32->macs) - 1.0),
-              static_cast<long long>(profile_fp32->params), static_cast<long long>(profile_int8->params),
-              static_cast<long long>(profile_fp32->param_bytes), static_cast<long long>(profile_int8->param_bytes),
-              profile_int8->param_counting.c_str());
+  std::printf(
+      "static profile: GMACs %.3f -> %.3f (%+.2f%%), params %lld -> %lld, param_bytes %lld -> %lld (%s)\n\n",
+      profile_fp32->macs / 1e9, profile_int8->macs / 1e9,
+      100.0 * (static_cast<double>(profile_int8->macs) / static_cast<double>(profile_fp32->macs) - 1.0),
+      static_cast<long long>(profile_fp32->params), static_cast<long long>(profile_int8->params),
+      static_cast<long long>(profile_fp32->param_bytes), static_cast<long long>(profile_int8->param_bytes),
+      profile_int8->param_counting.c_str());
 
   // (c) Python on the saved int8 model.
   const torch::Tensor python = bench_python_forward(dir, input);
@@ -240,12 +256,14 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "Fashion-MNIST not found (Debian package dataset-fashion-mnist)\n");
     return 1;
   }
-  torch::jit::Module fixture = torch::jit::load(std::string(PROFAGENT_SOURCE_DIR) + "/tests/fixtures/models/resnet_fmnist.pt");
+  torch::jit::Module fixture =
+      torch::jit::load(std::string(PROFAGENT_SOURCE_DIR) + "/tests/fixtures/models/resnet_fmnist.pt");
   fixture.eval();
   torch::jit::Module fixture_int8 = fixture.clone();
   auto order = torch::randperm(train_x.size(0), at::detail::createCPUGenerator(7), torch::kLong);
   std::vector<std::vector<c10::IValue>> fixture_calibration;
-  for (int b = 0; b < 8; ++b) fixture_calibration.push_back({train_x.index_select(0, order.narrow(0, b * 64, 64))});
+  for (int b = 0; b < 8; ++b)
+    fixture_calibration.push_back({train_x.index_select(0, order.narrow(0, b * 64, 64))});
   auto fixture_report = profagent::quantize::quantize_static_int8(fixture_int8, fixture_calibration, options);
   if (!fixture_report.is_ok()) {
     std::fprintf(stderr, "fixture static int8 failed: %s\n", fixture_report.status().to_string().c_str());
@@ -254,9 +272,10 @@ int main(int argc, char** argv) {
   fmnist_limit = std::min<std::int64_t>(fmnist_limit, test_x.size(0));
   const double acc_fp32 = bench_accuracy(fixture, test_x, test_y, fmnist_limit);
   const double acc_int8 = bench_accuracy(fixture_int8, test_x, test_y, fmnist_limit);
-  std::printf("(b) resnet_fmnist on %lld test images, calibrated on 512 train images (seed 7): top-1 fp32 %.2f%%, "
-              "int8 %.2f%%, drop %.2f pt\n",
-              static_cast<long long>(fmnist_limit), acc_fp32, acc_int8, acc_fp32 - acc_int8);
+  std::printf(
+      "(b) resnet_fmnist on %lld test images, calibrated on 512 train images (seed 7): top-1 fp32 %.2f%%, "
+      "int8 %.2f%%, drop %.2f pt\n",
+      static_cast<long long>(fmnist_limit), acc_fp32, acc_int8, acc_fp32 - acc_int8);
   std::error_code ignored;
   fs::remove_all(dir, ignored);
   return 0;

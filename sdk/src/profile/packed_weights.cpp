@@ -27,7 +27,9 @@ std::string packed_type_name(const c10::IValue& value) {
 
 }  // namespace
 
-std::int64_t PackedWeights::elements() const { return weight.numel() + (bias ? bias->numel() : 0); }
+std::int64_t PackedWeights::elements() const {
+  return weight.numel() + (bias ? bias->numel() : 0);
+}
 
 std::int64_t PackedWeights::bytes() const {
   std::int64_t total = weight.numel() * static_cast<std::int64_t>(weight.element_size());
@@ -35,7 +37,9 @@ std::int64_t PackedWeights::bytes() const {
   return total;
 }
 
-bool is_packed_params(const c10::IValue& value) { return !packed_unpack_ops(packed_type_name(value)).empty(); }
+bool is_packed_params(const c10::IValue& value) {
+  return !packed_unpack_ops(packed_type_name(value)).empty();
+}
 
 std::optional<PackedWeights> unpack_packed_params(const c10::IValue& value) {
   for (const char* op : packed_unpack_ops(packed_type_name(value))) {
@@ -86,9 +90,9 @@ PackedWeightTotals packed_weight_totals(const torch::jit::Module& module) {
 }
 
 std::string param_counting_text(std::int64_t packed_objects) {
-  return packed_objects == 0
-             ? "parameters"
-             : "parameters + packed weights (quantized ops' unpacked weight and bias elements; int8 1 byte, fp32 4)";
+  return packed_objects == 0 ? "parameters"
+                             : "parameters + packed weights (quantized ops' unpacked weight and bias "
+                               "elements; int8 1 byte, fp32 4)";
 }
 
 }  // namespace profagent::torch_tk

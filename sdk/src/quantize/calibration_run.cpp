@@ -19,14 +19,16 @@ Status run_calibration(Graph& graph, const c10::IValue& self, const std::vector<
   auto original = graph.nodes().begin();
   auto copied = copy->nodes().begin();
   for (; original != graph.nodes().end(); ++original, ++copied) {
-    for (std::size_t i = 0; i < original->outputs().size(); ++i) to_copy[original->outputs()[i]] = copied->outputs()[i];
+    for (std::size_t i = 0; i < original->outputs().size(); ++i)
+      to_copy[original->outputs()[i]] = copied->outputs()[i];
   }
   while (!copy->outputs().empty()) copy->eraseOutput(0);
   std::vector<Value*> outputs;
   for (const Value* value : observed) outputs.push_back(to_copy.at(value));
   Value* tuple = copy->insertNode(copy->createTuple(outputs))->output();
   copy->registerOutput(tuple);
-  torch::jit::GraphFunction function(c10::QualifiedName(std::string("profagent_static_int8_calibration")), copy, nullptr);
+  torch::jit::GraphFunction function(c10::QualifiedName(std::string("profagent_static_int8_calibration")),
+                                     copy, nullptr);
 
   torch::NoGradGuard no_grad;
   for (std::size_t batch = 0; batch < inputs.size(); ++batch) {

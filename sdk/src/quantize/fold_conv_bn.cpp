@@ -48,8 +48,8 @@ std::unordered_map<const Node*, FoldedBatchNorm> fold_conv_batch_norms(Graph& gr
     at::Tensor inv_std = (var->to(at::kDouble) + *eps).rsqrt() * g.to(at::kDouble);
     at::Tensor new_weight =
         (weight->to(at::kDouble) * inv_std.reshape({channels, 1, 1, 1})).to(weight->scalar_type());
-    at::Tensor new_bias =
-        ((conv_bias.to(at::kDouble) - mean->to(at::kDouble)) * inv_std + b.to(at::kDouble)).to(weight->scalar_type());
+    at::Tensor new_bias = ((conv_bias.to(at::kDouble) - mean->to(at::kDouble)) * inv_std + b.to(at::kDouble))
+                              .to(weight->scalar_type());
     torch::jit::WithInsertPoint guard(conv);
     conv->replaceInput(1, graph.insertConstant(new_weight));
     conv->replaceInput(2, graph.insertConstant(new_bias));

@@ -70,7 +70,8 @@ QuantParams RangeObserver::params() const {
   hi = std::max(hi, 0.0);
   QuantParams params;
   params.scale = std::max((hi - lo) / 255.0, 1e-8);
-  params.zero_point = std::clamp<std::int64_t>(static_cast<std::int64_t>(std::nearbyint(-lo / params.scale)), 0, 255);
+  params.zero_point =
+      std::clamp<std::int64_t>(static_cast<std::int64_t>(std::nearbyint(-lo / params.scale)), 0, 255);
   // The kernels keep the scale in fp32: round it there so every consumer agrees on it.
   params.scale = static_cast<double>(static_cast<float>(params.scale));
   return params;

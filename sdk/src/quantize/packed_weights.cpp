@@ -26,34 +26,36 @@ Result<std::vector<c10::IValue>> call_operator(const std::string& name, const st
   try {
     handle->callBoxed(stack);
   } catch (const std::exception& error) {
-    return Status(ErrorCode::kUnsupported,
-                  where + ": " + name + " failed with the quantized engine '" +
-                      c10::toString(at::globalContext().qEngine()) + "': " + torch_tk::torch_error_reason(error));
+    return Status(ErrorCode::kUnsupported, where + ": " + name + " failed with the quantized engine '" +
+                                               c10::toString(at::globalContext().qEngine()) +
+                                               "': " + torch_tk::torch_error_reason(error));
   }
   return stack;
 }
 
 Result<c10::IValue> prepack_conv2d(const at::Tensor& qweight, const std::optional<at::Tensor>& bias,
-                                   const std::vector<std::int64_t>& stride, const std::vector<std::int64_t>& padding,
+                                   const std::vector<std::int64_t>& stride,
+                                   const std::vector<std::int64_t>& padding,
                                    const std::vector<std::int64_t>& dilation, std::int64_t groups,
                                    const std::string& where) {
-  PROFAGENT_ASSIGN_OR_RETURN(
-      auto out, call_operator("quantized::conv2d_prepack", "",
-                              {qweight, bias ? c10::IValue(*bias) : c10::IValue(), stride, padding, dilation, groups},
-                              where));
+  PROFAGENT_ASSIGN_OR_RETURN(auto out, call_operator("quantized::conv2d_prepack", "",
+                                                     {qweight, bias ? c10::IValue(*bias) : c10::IValue(),
+                                                      stride, padding, dilation, groups},
+                                                     where));
   return out.at(0);
 }
 
 Result<c10::IValue> prepack_linear(const at::Tensor& qweight, const std::optional<at::Tensor>& bias,
                                    const std::string& where) {
-  PROFAGENT_ASSIGN_OR_RETURN(
-      auto out, call_operator("quantized::linear_prepack", "", {qweight, bias ? c10::IValue(*bias) : c10::IValue()},
-                              where));
+  PROFAGENT_ASSIGN_OR_RETURN(auto out,
+                             call_operator("quantized::linear_prepack", "",
+                                           {qweight, bias ? c10::IValue(*bias) : c10::IValue()}, where));
   return out.at(0);
 }
 
 std::int64_t packed_bytes(const at::Tensor& weight, const std::optional<at::Tensor>& bias) {
-  // A per-channel qint8 tensor is saved with its int8 data, an fp64 scale and an int64 zero point per channel.
+  // A per-channel qint8 tensor is saved with its int8 data, an fp64 scale and an int64 zero point per
+  // channel.
   std::int64_t bytes = weight.numel() + weight.size(0) * (8 + 8);
   if (bias) bytes += bias->numel() * static_cast<std::int64_t>(bias->element_size());
   return bytes;

@@ -35,11 +35,14 @@ Result<c10::QEngine> static_engine() {
   for (c10::QEngine wanted : {c10::QEngine::ONEDNN, c10::QEngine::QNNPACK}) {
     if (std::find(engines.begin(), engines.end(), wanted) != engines.end()) return wanted;
   }
-  return Status(ErrorCode::kUnsupported, "static int8 needs the oneDNN or QNNPACK quantized engine; this LibTorch has neither");
+  return Status(ErrorCode::kUnsupported,
+                "static int8 needs the oneDNN or QNNPACK quantized engine; this LibTorch has neither");
 }
 
 std::string static_engine_name(c10::QEngine engine) {
-  return engine == c10::QEngine::ONEDNN ? "onednn" : engine == c10::QEngine::QNNPACK ? "qnnpack" : c10::toString(engine);
+  return engine == c10::QEngine::ONEDNN    ? "onednn"
+         : engine == c10::QEngine::QNNPACK ? "qnnpack"
+                                           : c10::toString(engine);
 }
 
 // Module path of every parameter tensor (by storage), so that a frozen graph's constant weight can be
@@ -75,7 +78,9 @@ double static_relative_l2(const at::Tensor& value, const at::Tensor& reference) 
   return (value - reference).norm().item<double>() / std::max(norm, 1e-12);
 }
 
-std::vector<std::int64_t> static_int_list(const Value* value) { return torch::jit::toIValue(value)->toIntVector(); }
+std::vector<std::int64_t> static_int_list(const Value* value) {
+  return torch::jit::toIValue(value)->toIntVector();
+}
 
 struct StaticCandidate {
   std::string path;
@@ -96,7 +101,8 @@ class StaticQuantizer {
       auto owner = owners.find(weight.data_ptr());
       StaticCandidate candidate;
       candidate.path = owner != owners.end() ? owner->second : static_scope_path(node);
-      candidate.bytes_before = static_tensor_bytes(weight) + static_tensor_bytes(constant_tensor(node->input(2)));
+      candidate.bytes_before =
+          static_tensor_bytes(weight) + static_tensor_bytes(constant_tensor(node->input(2)));
       candidates_[node] = candidate;
       order_.push_back(node);
     }
@@ -177,7 +183,8 @@ class StaticQuantizer {
     for (std::size_t i : {std::size_t{1}, std::size_t{2}}) {
       auto tensor = constant_tensor(node->input(i));
       if (!tensor) continue;
-      PROFAGENT_ASSIGN_OR_RETURN(Value * read, rewriter.attach(path, i == 1 ? "weight" : "bias", *tensor, true));
+      PROFAGENT_ASSIGN_OR_RETURN(Value * read,
+                                 rewriter.attach(path, i == 1 ? "weight" : "bias", *tensor, true));
       node->replaceInput(i, read);
     }
     return Status::ok();
@@ -221,9 +228,9 @@ class StaticQuantizer {
       c10::IValue packed;
       if (pattern.kind == "conv2d") {
         PROFAGENT_ASSIGN_OR_RETURN(
-            packed, prepack_conv2d(qweight, bias, static_int_list(anchor->input(3)), static_int_list(anchor->input(4)),
-                                   static_int_list(anchor->input(5)), torch::jit::toIValue(anchor->input(6))->toInt(),
-                                   where));
+            packed, prepack_conv2d(qweight, bias, static_int_list(anchor->input(3)),
+                                   static_int_list(anchor->input(4)), static_int_list(anchor->input(5)),
+                                   torch::jit::toIValue(anchor->input(6))->toInt(), where));
         op = layer.fused_relu ? "quantized::conv2d_relu" : "quantized::conv2d";
       } else {
         PROFAGENT_ASSIGN_OR_RETURN(packed, prepack_linear(qweight, bias, where));
@@ -237,8 +244,10 @@ class StaticQuantizer {
     sample_stack.push_back(out.scale);
     sample_stack.push_back(out.zero_point);
     const std::string where = "layer '" + layer.path + "'";
-    PROFAGENT_ASSIGN_OR_RETURN(auto result, call_operator(op, pattern.kind == "conv2d" ? "new" : "", sample_stack, where));
-    layer.error = static_relative_l2(result.at(0).toTensor().dequantize(), observer(pattern.output()).first_sample());
+    PROFAGENT_ASSIGN_OR_RETURN(auto result,
+                               call_operator(op, pattern.kind == "conv2d" ? "new" : "", sample_stack, where));
+    layer.error =
+        static_relative_l2(result.at(0).toTensor().dequantize(), observer(pattern.output()).first_sample());
 
     std::vector<torch::jit::NamedValue> args(inputs.begin(), inputs.end());
     args.emplace_back(out.scale);
@@ -288,7 +297,8 @@ Result<StaticInt8Report> quantize_static_int8(torch::jit::Module& model,
     torch::jit::RemoveTensorMutation(graph);
     torch::jit::InplaceToFunctionalActivation(graph);
   } catch (const std::exception& error) {
-    return Status(ErrorCode::kUnsupported, "static int8: the model cannot be frozen: " + torch_tk::torch_error_reason(error));
+    return Status(ErrorCode::kUnsupported,
+                  "static int8: the model cannot be frozen: " + torch_tk::torch_error_reason(error));
   }
   StaticQuantizer quantizer(frozen, options, engine);
   PROFAGENT_RETURN_IF_ERROR(quantizer.name_candidates(owners));

@@ -30,10 +30,10 @@ std::unordered_map<const Node*, FoldedBatchNorm> fold_conv_batch_norms(Graph& gr
 
 // ---- static_patterns.cpp ----
 struct QuantPattern {
-  Node* anchor = nullptr;  // aten::conv2d, aten::linear or aten::add
-  Node* relu = nullptr;    // the aten::relu fused into it, if any
-  std::string kind;        // "conv2d" | "linear" | "add"
-  Value* output() const;   // the relu's output, else the anchor's
+  Node* anchor = nullptr;                         // aten::conv2d, aten::linear or aten::add
+  Node* relu = nullptr;                           // the aten::relu fused into it, if any
+  std::string kind;                               // "conv2d" | "linear" | "add"
+  Value* output() const;                          // the relu's output, else the anchor's
   std::vector<Value*> activation_inputs() const;  // x for conv/linear; a and b for add
 };
 
@@ -92,7 +92,8 @@ Status run_calibration(Graph& graph, const c10::IValue& self, const std::vector<
 at::Tensor quantize_weight_per_channel(const at::Tensor& weight);
 // quantized::conv2d_prepack / linear_prepack for the current engine; errors name `where` and the op.
 Result<c10::IValue> prepack_conv2d(const at::Tensor& qweight, const std::optional<at::Tensor>& bias,
-                                   const std::vector<std::int64_t>& stride, const std::vector<std::int64_t>& padding,
+                                   const std::vector<std::int64_t>& stride,
+                                   const std::vector<std::int64_t>& padding,
                                    const std::vector<std::int64_t>& dilation, std::int64_t groups,
                                    const std::string& where);
 Result<c10::IValue> prepack_linear(const at::Tensor& qweight, const std::optional<at::Tensor>& bias,

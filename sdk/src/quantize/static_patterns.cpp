@@ -7,7 +7,9 @@
 
 namespace profagent::quantize {
 
-Value* QuantPattern::output() const { return relu != nullptr ? relu->output() : anchor->output(); }
+Value* QuantPattern::output() const {
+  return relu != nullptr ? relu->output() : anchor->output();
+}
 
 std::vector<Value*> QuantPattern::activation_inputs() const {
   if (kind == "add") return {anchor->input(0), anchor->input(1)};
@@ -23,10 +25,12 @@ std::optional<at::Tensor> constant_tensor(const Value* value) {
 
 bool passes_quantized_through(const Node* node) {
   // Each has a quantized CPU kernel that keeps its input's scale and zero point.
-  static const std::unordered_set<std::string> kOps = {
-      "aten::max_pool2d", "aten::adaptive_avg_pool2d", "aten::avg_pool2d", "aten::flatten",
-      "aten::reshape",    "aten::view",                "aten::relu",       "aten::contiguous",
-      "aten::dropout",    "aten::hardtanh",            "aten::relu6"};
+  static const std::unordered_set<std::string> kOps = {"aten::max_pool2d", "aten::adaptive_avg_pool2d",
+                                                       "aten::avg_pool2d", "aten::flatten",
+                                                       "aten::reshape",    "aten::view",
+                                                       "aten::relu",       "aten::contiguous",
+                                                       "aten::dropout",    "aten::hardtanh",
+                                                       "aten::relu6"};
   return node->blocks().empty() && node->outputs().size() == 1 && !node->inputs().empty() &&
          kOps.count(node->kind().toQualString()) > 0 && node->output()->type()->cast<c10::TensorType>();
 }

@@ -1,10 +1,10 @@
 // The folded fp32 graph rewritten into quantized ops: packed weights in holder modules at each layer's
 // path, quantize where a quantized region starts, dequantize where an fp32 reader or the output needs it.
+#include "static_rewrite.hpp"
+
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
 
 #include <unordered_set>
-
-#include "static_rewrite.hpp"
 
 namespace profagent::quantize {
 
@@ -28,8 +28,8 @@ std::vector<std::string> rewrite_split_path(const std::string& path) {
 
 StaticRewriter::StaticRewriter(torch::jit::Module& root, Graph& graph) : root_(root), graph_(graph) {}
 
-Result<Value*> StaticRewriter::attach(const std::string& path, const std::string& name, const c10::IValue& value,
-                                      bool parameter) {
+Result<Value*> StaticRewriter::attach(const std::string& path, const std::string& name,
+                                      const c10::IValue& value, bool parameter) {
   torch::jit::Module current = root_;
   Value* chain = graph_.inputs().at(0);
   for (const std::string& part : rewrite_split_path(path)) {
@@ -42,8 +42,9 @@ Result<Value*> StaticRewriter::attach(const std::string& path, const std::string
     }
     c10::IValue child = current.attr(part);
     if (!child.isObject() || !child.toObject()->type()->is_module())
-      return Status(ErrorCode::kInternal, "layer '" + path + "': the frozen model has a non-module attribute '" +
-                                              part + "' on the way");
+      return Status(
+          ErrorCode::kInternal,
+          "layer '" + path + "': the frozen model has a non-module attribute '" + part + "' on the way");
     current = torch::jit::Module(child.toObject());
     chain = graph_.insertGetAttr(chain, part);
   }
@@ -69,8 +70,9 @@ Value* StaticRewriter::quantized_input(Value* value, const QuantParams& params, 
   Value* input = value;
   if (channels_last) {
     // oneDNN's int8 convolutions run channels-last: converting once here saves a reorder in every conv.
-    input = graph_.insert(c10::aten::contiguous, {value},
-                          {torch::jit::NamedValue("memory_format", c10::IValue(c10::MemoryFormat::ChannelsLast))});
+    input = graph_.insert(
+        c10::aten::contiguous, {value},
+        {torch::jit::NamedValue("memory_format", c10::IValue(c10::MemoryFormat::ChannelsLast))});
   }
   Value* quantized = graph_.insert(
       c10::aten::quantize_per_tensor,
@@ -79,7 +81,8 @@ Value* StaticRewriter::quantized_input(Value* value, const QuantParams& params, 
   return quantized;
 }
 
-void StaticRewriter::set_quantized(Value* fp32_value, Value* quantized_value, const std::vector<Node*>& superseded) {
+void StaticRewriter::set_quantized(Value* fp32_value, Value* quantized_value,
+                                   const std::vector<Node*>& superseded) {
   quantized_[fp32_value] = quantized_value;
   order_.push_back(fp32_value);
   for (Node* node : superseded) superseded_.insert(node);
@@ -96,7 +99,9 @@ bool StaticRewriter::carry_through(Node* node) {
   return true;
 }
 
-bool StaticRewriter::superseded(const Node* node) const { return superseded_.count(node) > 0; }
+bool StaticRewriter::superseded(const Node* node) const {
+  return superseded_.count(node) > 0;
+}
 
 void StaticRewriter::finish(std::int64_t& quantize_nodes, std::int64_t& dequantize_nodes) {
   static const std::unordered_set<std::string> kShapeReaders = {"aten::size", "aten::dim", "aten::len"};

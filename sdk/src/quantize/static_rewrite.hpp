@@ -14,7 +14,8 @@ class StaticRewriter {
 
   // `value` as an attribute of the module at `path` (holder modules created on the way; "" is the root),
   // read through a prim::GetAttr chain inserted at the graph's insertion point.
-  Result<Value*> attach(const std::string& path, const std::string& name, const c10::IValue& value, bool parameter);
+  Result<Value*> attach(const std::string& path, const std::string& name, const c10::IValue& value,
+                        bool parameter);
   Result<Value*> attach_packed(const std::string& path, const c10::IValue& packed);
   // The quantized twin of `value`, or quantize_per_tensor(value) inserted here (once per value).
   Value* quantized_input(Value* value, const QuantParams& params, bool channels_last);

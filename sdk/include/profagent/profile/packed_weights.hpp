@@ -11,10 +11,10 @@
 namespace profagent::torch_tk {
 
 struct PackedWeights {
-  at::Tensor weight;                 // as unpacked: int8 (qint8) or fp16, [out, in/groups, k...] or [out, in]
-  c10::optional<at::Tensor> bias;    // fp32
-  std::int64_t elements() const;     // weight + bias elements
-  std::int64_t bytes() const;        // weight + bias at their element sizes (int8: 1 byte)
+  at::Tensor weight;               // as unpacked: int8 (qint8) or fp16, [out, in/groups, k...] or [out, in]
+  c10::optional<at::Tensor> bias;  // fp32
+  std::int64_t elements() const;   // weight + bias elements
+  std::int64_t bytes() const;      // weight + bias at their element sizes (int8: 1 byte)
 };
 
 // True for a custom-class object of one of LibTorch's packed-parameter types.
