@@ -115,7 +115,8 @@ AgentFactory make_evaluation_factory() {
   factory.outputs = {
       {"metrics", profagent::kinds::kMetrics,
        "accuracy, top5, samples (with a dataset); latency_ms {p50, p90, mean, min, warmup, repeats, "
-       "batch_size}; macs (one sample); size_bytes, size_source; params, param_bytes (packed weights of quantized ops included), param_counting, buffer_bytes; peak_memory_bytes, "
+       "batch_size}; macs (one sample); size_bytes, size_source; params, param_bytes (packed weights of "
+       "quantized ops included), param_counting, buffer_bytes; peak_memory_bytes, "
        "peak_memory_method; agreement {top1, max_abs_diff, rel_l2, samples, inputs} (with a reference); "
        "input_shapes; dataset; environment {libtorch, blas, quantized_engine, threads, device, ...}"}};
   profagent::bind_agent_options<EvaluationOptions>(

@@ -367,14 +367,17 @@ OpRules make_builtin_rules() {
                "quantized::conv1d quantized::conv1d_relu quantized::conv2d quantized::conv2d_relu "
                "quantized::conv3d quantized::conv3d_relu",
                compute("conv", count_conv));
-  set_op_rules(rules,
-               "quantized::linear quantized::linear_relu quantized::linear_dynamic quantized::linear_relu_dynamic "
-               "quantized::linear_dynamic_fp16 quantized::linear_relu_dynamic_fp16 quantized::linear_with_input_q_dq_qweight_dq_output_fp32",
-               compute("linear", count_linear));
-  set_op_rules(rules,
-               "quantized::add quantized::add_relu quantized::add_scalar quantized::add_scalar_relu quantized::mul "
-               "quantized::mul_relu quantized::mul_scalar",
-               other("elementwise"));
+  set_op_rules(
+      rules,
+      "quantized::linear quantized::linear_relu quantized::linear_dynamic quantized::linear_relu_dynamic "
+      "quantized::linear_dynamic_fp16 quantized::linear_relu_dynamic_fp16 "
+      "quantized::linear_with_input_q_dq_qweight_dq_output_fp32",
+      compute("linear", count_linear));
+  set_op_rules(
+      rules,
+      "quantized::add quantized::add_relu quantized::add_scalar quantized::add_scalar_relu quantized::mul "
+      "quantized::mul_relu quantized::mul_scalar",
+      other("elementwise"));
   set_op_rules(rules, "quantize_per_tensor quantize_per_channel dequantize quantized::cat", data(false));
 
   set_op_rules(

@@ -404,7 +404,8 @@ TEST_CASE("a copy with a perturbed bias disagrees on some inputs, by at most the
   CHECK(metrics["agreement"]["max_abs_diff"].get<double>() == doctest::Approx(bias_change).epsilon(1e-5));
 }
 
-TEST_CASE("agreement.rel_l2 is the whole set's L2 error over the reference's L2 norm, null for a zero reference") {
+TEST_CASE(
+    "agreement.rel_l2 is the whole set's L2 error over the reference's L2 norm, null for a zero reference") {
   AgreementCounter counter;
   torch::manual_seed(3);
   const torch::Tensor a = torch::randn({4, 10});
