@@ -1,6 +1,8 @@
 // Static int8 (profagent/quantize/static_int8.hpp) on the Fashion-MNIST fixture ResNet with the real
 // data: accuracy, the graph it makes (one entry into int8, one exit), Python's torch.jit.load agreeing,
 // the profile's counts of the quantized model, and the errors it gives.
+#include "torch_doctest.hpp"
+
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -12,7 +14,6 @@
 #include "profagent/quantize/static_int8.hpp"
 #include "relative_difference.hpp"
 #include "test_support.hpp"
-#include "torch_doctest.hpp"
 
 namespace fs = std::filesystem;
 using profagent::Json;

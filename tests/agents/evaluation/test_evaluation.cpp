@@ -415,7 +415,8 @@ TEST_CASE(
   REQUIRE(counter.add(b, b).ok());
   const double expected = std::sqrt(0.01 * a.square().sum().item<double>() /
                                     (a.square().sum().item<double>() + b.square().sum().item<double>()));
-  CHECK(counter.to_json()["rel_l2"].get<double>() == doctest::Approx(expected).epsilon(1e-9));
+  // float32 rounding of a * 1.1 leaves ~1e-7 of relative slack.
+  CHECK(counter.to_json()["rel_l2"].get<double>() == doctest::Approx(expected).epsilon(1e-5));
   AgreementCounter zeros;
   REQUIRE(zeros.add(torch::ones({2, 3}), torch::zeros({2, 3})).ok());
   CHECK(zeros.to_json()["rel_l2"].is_null());
