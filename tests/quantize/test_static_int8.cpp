@@ -1,7 +1,7 @@
 // Static int8 (profagent/quantize/static_int8.hpp) on the Fashion-MNIST fixture ResNet with the real
 // data: accuracy, the graph it makes (one entry into int8, one exit), Python's torch.jit.load agreeing,
 // the profile's counts of the quantized model, and the errors it gives.
-#include "torch_doctest.hpp"
+#include "torch_doctest.hpp"  // first: the helpers below use doctest
 
 #include <cstdio>
 #include <cstdlib>
