@@ -1,6 +1,7 @@
 #include "counters.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 #include "profagent/torch/model_io.hpp"
 
@@ -30,6 +31,8 @@ Status AgreementCounter::add(const torch::Tensor& output, const torch::Tensor& r
   torch::Tensor a = output.detach().to(torch::kFloat32);
   torch::Tensor b = reference_output.to(a.device(), torch::kFloat32);
   if (a.numel() > 0) max_abs_diff = std::max(max_abs_diff, (a - b).abs().max().item<double>());
+  squared_error += (a.to(torch::kFloat64) - b.to(torch::kFloat64)).square().sum().item<double>();
+  squared_reference += b.to(torch::kFloat64).square().sum().item<double>();
   const std::int64_t n = a.dim() == 0 ? 1 : a.size(0);
   if (a.dim() >= 2) {
     // Per sample for [N, C] logits; per position for dense outputs ([N, C, H, W]: per pixel).
@@ -43,6 +46,8 @@ Status AgreementCounter::add(const torch::Tensor& output, const torch::Tensor& r
 
 Json AgreementCounter::to_json() const {
   Json json = Json{{"max_abs_diff", max_abs_diff}, {"samples", samples}};
+  // A zero reference has no relative error to speak of: null rather than a division by zero.
+  json["rel_l2"] = squared_reference > 0 ? Json(std::sqrt(squared_error / squared_reference)) : Json(nullptr);
   if (top1_samples > 0) json["top1"] = same_top1 / static_cast<double>(top1_samples);
   return json;
 }

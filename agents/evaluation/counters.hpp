@@ -24,8 +24,12 @@ struct AgreementCounter {
   // its positions that agree.
   double same_top1 = 0;
   double max_abs_diff = 0;
+  // Σ(output − reference)² and Σ reference² over every sample: rel_l2 = sqrt(their ratio), the output
+  // error of the whole set against the reference (a quantized model against its fp32 original).
+  double squared_error = 0;
+  double squared_reference = 0;
   Status add(const torch::Tensor& output, const torch::Tensor& reference_output);
-  Json to_json() const;  // {top1 (same_top1 / top1_samples, when any), max_abs_diff, samples}
+  Json to_json() const;  // {top1 (same_top1 / top1_samples, when any), max_abs_diff, rel_l2, samples}
 };
 
 }  // namespace profagent::agents

@@ -75,9 +75,12 @@ class EvaluationAgent : public profagent::Agent {
           fmt::format(" top-1 {:.2f}% top-5 {:.2f}% on {} samples,", 100 * metrics["accuracy"].get<double>(),
                       100 * metrics["top5"].get<double>(), metrics["samples"].get<long>());
     if (metrics.contains("agreement") && metrics["agreement"].contains("top1"))
-      line += fmt::format(" agreement {:.2f}% (max |diff| {:.3g}),",
+      line += fmt::format(" agreement {:.2f}% (max |diff| {:.3g}, rel L2 {:.3g}),",
                           100 * metrics["agreement"]["top1"].get<double>(),
-                          metrics["agreement"]["max_abs_diff"].get<double>());
+                          metrics["agreement"]["max_abs_diff"].get<double>(),
+                          metrics["agreement"].value("rel_l2", Json(0.0)).is_number()
+                              ? metrics["agreement"]["rel_l2"].get<double>()
+                              : 0.0);
     if (metrics.contains("latency_ms"))
       line += fmt::format(" latency p50 {:.3f} ms (batch {}),", metrics["latency_ms"]["p50"].get<double>(),
                           metrics["latency_ms"]["batch_size"].get<long>());
@@ -112,8 +115,9 @@ AgentFactory make_evaluation_factory() {
   factory.outputs = {
       {"metrics", profagent::kinds::kMetrics,
        "accuracy, top5, samples (with a dataset); latency_ms {p50, p90, mean, min, warmup, repeats, "
-       "batch_size}; macs (one sample); size_bytes, size_source; params, param_bytes, buffer_bytes; peak_memory_bytes, "
-       "peak_memory_method; agreement {top1, max_abs_diff, samples, inputs} (with a reference); "
+       "batch_size}; macs (one sample); size_bytes, size_source; params, param_bytes (packed weights of "
+       "quantized ops included), param_counting, buffer_bytes; peak_memory_bytes, "
+       "peak_memory_method; agreement {top1, max_abs_diff, rel_l2, samples, inputs} (with a reference); "
        "input_shapes; dataset; environment {libtorch, blas, quantized_engine, threads, device, ...}"}};
   profagent::bind_agent_options<EvaluationOptions>(
       factory, profagent::agents::evaluation_options_schema(),

@@ -5,6 +5,7 @@
 #include "dataset_pass.hpp"
 #include "example_measures.hpp"
 #include "profagent/log.hpp"
+#include "profagent/profile/packed_weights.hpp"
 #include "profagent/torch/dataset.hpp"
 #include "profagent/torch/heap.hpp"
 #include "profagent/torch/threads.hpp"
@@ -113,8 +114,11 @@ Result<Json> evaluate_unguarded(const EvaluationInputs& inputs, const Evaluation
   metrics["size_bytes"] = size.bytes;
   metrics["size_source"] = size.source;
   const ParameterStats parameters = parameter_stats(*inputs.model);
-  metrics["params"] = parameters.params;
-  metrics["param_bytes"] = parameters.param_bytes;
+  // A quantized model's weights live in its ops' packed parameters, not in its parameters.
+  const torch_tk::PackedWeightTotals packed = torch_tk::packed_weight_totals(*inputs.model);
+  metrics["params"] = parameters.params + packed.elements;
+  metrics["param_bytes"] = parameters.param_bytes + packed.bytes;
+  metrics["param_counting"] = torch_tk::param_counting_text(packed.objects);
   metrics["buffer_bytes"] = parameters.buffer_bytes;
   metrics["environment"] = environment_info(device);
   return metrics;

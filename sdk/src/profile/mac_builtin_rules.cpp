@@ -361,6 +361,24 @@ OpRules make_builtin_rules() {
           "_scaled_dot_product_flash_attention _scaled_dot_product_efficient_attention",
           compute("attention", count_sdpa));
   set_op_rules(rules, "_native_multi_head_attention", compute("attention", count_native_mha));
+  // Quantized ops read their weight from packed parameters, whose unpacked weight shape the profile
+  // gives as the shape of that input (static_profile.cpp): the float formulas apply as they are.
+  set_op_rules(rules,
+               "quantized::conv1d quantized::conv1d_relu quantized::conv2d quantized::conv2d_relu "
+               "quantized::conv3d quantized::conv3d_relu",
+               compute("conv", count_conv));
+  set_op_rules(
+      rules,
+      "quantized::linear quantized::linear_relu quantized::linear_dynamic quantized::linear_relu_dynamic "
+      "quantized::linear_dynamic_fp16 quantized::linear_relu_dynamic_fp16 "
+      "quantized::linear_with_input_q_dq_qweight_dq_output_fp32",
+      compute("linear", count_linear));
+  set_op_rules(
+      rules,
+      "quantized::add quantized::add_relu quantized::add_scalar quantized::add_scalar_relu quantized::mul "
+      "quantized::mul_relu quantized::mul_scalar",
+      other("elementwise"));
+  set_op_rules(rules, "quantize_per_tensor quantize_per_channel dequantize quantized::cat", data(false));
 
   set_op_rules(
       rules,

@@ -11,6 +11,7 @@
 
 #include "mac_counting.hpp"
 #include "profagent/clock.hpp"
+#include "profagent/profile/packed_weights.hpp"
 
 namespace profagent::torch_tk {
 
@@ -82,7 +83,9 @@ class GraphFacts : public ValueFacts {
   void resolve_attributes() {
     const Value* self = traced_.graph->inputs().at(0);
     for (const Node* node : traced_.graph->nodes()) {
-      if (node->kind() != c10::prim::GetAttr || !node->output()->type()->cast<c10::TensorType>()) continue;
+      if (node->kind() != c10::prim::GetAttr) continue;
+      const bool tensor_attribute = node->output()->type()->cast<c10::TensorType>() != nullptr;
+      if (!tensor_attribute && !node->output()->type()->cast<c10::ClassType>()) continue;
       std::vector<std::string> names;
       const Value* value = node->output();
       while (value != self && value->node()->kind() == c10::prim::GetAttr) {
@@ -99,9 +102,16 @@ class GraphFacts : public ValueFacts {
         path += (path.empty() ? "" : ".") + names[i];
       }
       if (!owner.isObject()) continue;
-      c10::IValue tensor = owner.toObject()->getAttr(names.back());
-      if (!tensor.isTensor() || !tensor.toTensor().defined()) continue;
-      attributes_[node->output()] = Attribute{path, Shape(tensor.toTensor().sizes().vec())};
+      c10::IValue attribute = owner.toObject()->getAttr(names.back());
+      if (!tensor_attribute) {
+        // A quantized op's packed weights: the parameter it reads, shaped like its unpacked weight.
+        if (!is_packed_params(attribute)) continue;
+        auto packed = unpack_packed_params(attribute);
+        if (packed) attributes_[node->output()] = Attribute{path, Shape(packed->weight.sizes().vec())};
+        continue;
+      }
+      if (!attribute.isTensor() || !attribute.toTensor().defined()) continue;
+      attributes_[node->output()] = Attribute{path, Shape(attribute.toTensor().sizes().vec())};
     }
   }
 
@@ -191,12 +201,27 @@ class Profiler {
       profile_.params += entry.value.numel();
       profile_.param_bytes += bytes;
     }
+    count_packed_weights();
     for (const auto& entry : traced_.module.named_buffers(/*recurse=*/true)) {
       if (!seen.insert(entry.value.unsafeGetTensorImpl()).second) continue;
       const std::int64_t bytes = entry.value.numel() * static_cast<std::int64_t>(entry.value.element_size());
       pending_buffers_[owner_of(entry.name)] += bytes;
       profile_.buffer_bytes += bytes;
     }
+  }
+
+  // Weights packed inside quantized ops' parameters count as parameters of the module holding them:
+  // their unpacked elements, at their own element size (int8: 1 byte; the bias stays fp32).
+  void count_packed_weights() {
+    std::int64_t objects = 0;
+    for (const auto& [path, own] : packed_weights_by_module(traced_.module)) {
+      pending_params_[path].first += own.elements;
+      pending_params_[path].second += own.bytes;
+      profile_.params += own.elements;
+      profile_.param_bytes += own.bytes;
+      objects += own.objects;
+    }
+    profile_.param_counting = param_counting_text(objects);
   }
 
   // Rule 1: the owner of the parameters it reads; rule 2: the module whose forward ran it.
@@ -431,6 +456,7 @@ Json StaticProfile::to_json() const {
   Json list = Json::array();
   for (const LayerProfile& layer : layers) list.push_back(layer.to_json());
   out["layers"] = std::move(list);
+  out["param_counting"] = param_counting;
   out["unrecognized_ops"] = unrecognized_ops;
   out["inferred_shapes"] = inferred_shapes;
   out["attribution"] = attribution;

@@ -312,6 +312,7 @@ TEST_CASE("a model agrees with itself on every random input, with no difference 
   Json metrics = evaluated(inputs, options);
   CHECK(metrics["agreement"]["top1"] == 1.0);
   CHECK(metrics["agreement"]["max_abs_diff"] == 0.0);
+  CHECK(metrics["agreement"]["rel_l2"] == 0.0);
   CHECK(metrics["agreement"]["samples"] == 32);
   CHECK(metrics["agreement"]["inputs"] == "random");
   CHECK_FALSE(metrics.contains("accuracy"));
@@ -401,6 +402,24 @@ TEST_CASE("a copy with a perturbed bias disagrees on some inputs, by at most the
   CHECK(metrics["agreement"]["top1"].get<double>() > 0.5);
   // Only the bias changed, so every logit moved by exactly its class's bias change.
   CHECK(metrics["agreement"]["max_abs_diff"].get<double>() == doctest::Approx(bias_change).epsilon(1e-5));
+}
+
+TEST_CASE(
+    "agreement.rel_l2 is the whole set's L2 error over the reference's L2 norm, null for a zero reference") {
+  AgreementCounter counter;
+  torch::manual_seed(3);
+  const torch::Tensor a = torch::randn({4, 10});
+  const torch::Tensor b = torch::randn({6, 10});
+  // 10% off on the first batch, exact on the second: sqrt(0.01·|a|² / (|a|² + |b|²)).
+  REQUIRE(counter.add(a * 1.1, a).ok());
+  REQUIRE(counter.add(b, b).ok());
+  const double expected = std::sqrt(0.01 * a.square().sum().item<double>() /
+                                    (a.square().sum().item<double>() + b.square().sum().item<double>()));
+  // float32 rounding of a * 1.1 leaves ~1e-7 of relative slack.
+  CHECK(counter.to_json()["rel_l2"].get<double>() == doctest::Approx(expected).epsilon(1e-5));
+  AgreementCounter zeros;
+  REQUIRE(zeros.add(torch::ones({2, 3}), torch::zeros({2, 3})).ok());
+  CHECK(zeros.to_json()["rel_l2"].is_null());
 }
 
 TEST_CASE("a model that always predicts one class scores that class's frequency, and top-5 the five's") {

@@ -154,14 +154,19 @@ struct LayerProfile {
 struct StaticProfile {
   std::string model;
   std::vector<Shape> input_shapes;
-  std::int64_t params = 0;  // == sum(p.numel()) over unique parameters
-  std::int64_t param_bytes = 0;
+  // sum(p.numel()) over unique parameters, plus the weights packed inside quantized ops' parameters
+  // (quantized::conv2d, linear, linear_dynamic...: their unpacked weight and bias elements)
+  std::int64_t params = 0;
+  std::int64_t param_bytes = 0;  // each at its own element size: a packed int8 weight 1 byte an element
   std::int64_t buffer_bytes = 0;
   std::int64_t macs = 0;
   std::int64_t ops = 0;
   std::int64_t other_ops = 0;
   std::int64_t other_elements = 0;
   std::int64_t activation_bytes = 0;
+  // How params and param_bytes were counted: "parameters", or "parameters + packed weights (...)"
+  // when the model has quantized ops' packed weights.
+  std::string param_counting = "parameters";
   std::vector<LayerProfile> layers;  // in execution order, then layers whose ops never ran
   std::map<std::string, KindStats> kinds;
   std::map<std::string, std::int64_t> unrecognized_ops;  // op symbol → count (counted as "other")
