@@ -61,7 +61,8 @@ struct Ran {
 Ran run_stage(const std::string& agent, const Json& with, std::map<std::string, ArtifactPtr> inputs,
               const fs::path& work = fs::temp_directory_path()) {
   const profagent::AgentFactory* factory = analysis_plugins().registry.find_agent(agent);
-  REQUIRE_MESSAGE(factory != nullptr, "build the " + agent + " plugin first (in " PROFAGENT_PLUGIN_OUTPUT_DIR ")");
+  const std::string missing = "build the " + agent + " plugin first (in " PROFAGENT_PLUGIN_OUTPUT_DIR ")";
+  REQUIRE_MESSAGE(factory != nullptr, missing);
   auto config = factory->config.resolve(with);
   REQUIRE_MESSAGE(config.is_ok(), config.status().to_string());
   auto made = factory->make(config.value());
