@@ -51,7 +51,8 @@ Result<std::vector<torch::jit::IValue>> analysis_inputs(AgentContext& context, c
   sources.model_metadata = model.metadata();
   PROFAGENT_ASSIGN_OR_RETURN(auto specs, tk::resolve_input_specs(sources, 1, "analysis of " + name));
   std::vector<torch::jit::IValue> inputs;
-  for (torch::Tensor& input : tk::make_inputs(specs, 1, 0, torch::kCPU)) inputs.emplace_back(std::move(input));
+  for (torch::Tensor& input : tk::make_inputs(specs, 1, 0, torch::kCPU))
+    inputs.emplace_back(std::move(input));
   return inputs;
 }
 
@@ -101,8 +102,8 @@ class PlanArtifact : public profagent::JsonArtifact {
     if (plan.contains("pruning")) {
       md += "\n| group | ratio | reason |\n|---|---|---|\n";
       for (auto it = plan["pruning"]["layers"].begin(); it != plan["pruning"]["layers"].end(); ++it)
-        md += "| `" + it.key() + "` | " + it.value()["ratio"].dump() + " | " + it.value()["reason"].get<std::string>() +
-              " |\n";
+        md += "| `" + it.key() + "` | " + it.value()["ratio"].dump() + " | " +
+              it.value()["reason"].get<std::string>() + " |\n";
     }
     if (plan.contains("quantization")) {
       md += "\n| layer | scheme | reason |\n|---|---|---|\n";
@@ -150,27 +151,29 @@ class AnalysisAgent : public profagent::Agent {
 
     if (!options_.calibration.is_null()) {
       auto measuring = context.phase("sensitivity");
-      PROFAGENT_ASSIGN_OR_RETURN(Json sensitivity, measure(context, model->module(), **graph, evidence->rules.groups));
+      PROFAGENT_ASSIGN_OR_RETURN(Json sensitivity,
+                                 measure(context, model->module(), **graph, evidence->rules.groups));
       profagent::agents::attach_sensitivity(evidence.value(), sensitivity);
       evidence->json["sensitivity_baseline"] = sensitivity["_baseline"];
     }
 
     auto planning = context.phase("plan");
     const Json schema = profagent::agents::reply_schema(options_.task);
-    PROFAGENT_ASSIGN_OR_RETURN(std::string system, prompt_template(options_.system_prompt,
-                                                                   profagent::agents::default_system_prompt(),
-                                                                   "system_prompt"));
-    PROFAGENT_ASSIGN_OR_RETURN(std::string user, prompt_template(options_.user_prompt,
-                                                                 profagent::agents::default_user_prompt(),
-                                                                 "user_prompt"));
+    PROFAGENT_ASSIGN_OR_RETURN(
+        std::string system,
+        prompt_template(options_.system_prompt, profagent::agents::default_system_prompt(), "system_prompt"));
+    PROFAGENT_ASSIGN_OR_RETURN(
+        std::string user,
+        prompt_template(options_.user_prompt, profagent::agents::default_user_prompt(), "user_prompt"));
     const std::vector<std::pair<std::string, std::string>> values = {
         {"task", options_.task},
         {"budget", budget_text(options_)},
         {"max_ratio", Json(options_.max_ratio).dump()},
         {"schema", schema.dump(2)},
         {"evidence", evidence->json.dump(1)}};
-    std::vector<profagent::LlmMessage> messages = {{"system", profagent::agents::fill_template(system, values)},
-                                                   {"user", profagent::agents::fill_template(user, values)}};
+    std::vector<profagent::LlmMessage> messages = {
+        {"system", profagent::agents::fill_template(system, values)},
+        {"user", profagent::agents::fill_template(user, values)}};
     // What was asked, for whoever reads the run (and the schema a vendor model must follow).
     const auto work = context.work_dir();
     PROFAGENT_RETURN_IF_ERROR(profagent::write_json_atomic(work / "reply_schema.json", schema));
@@ -180,38 +183,43 @@ class AnalysisAgent : public profagent::Agent {
 
     auto backend = context.make_provider_as<profagent::LlmBackend>(profagent::kLlmInterface, options_.llm,
                                                                    options_.llm_config);
-    if (!backend) return std::move(backend).take_status().with_context("making the llm backend '" + options_.llm + "'");
+    if (!backend)
+      return std::move(backend).take_status().with_context("making the llm backend '" + options_.llm + "'");
     profagent::agents::PlannerSettings settings;
     settings.max_reasks = static_cast<int>(options_.max_reasks);
     settings.token_budget = options_.token_budget;
     settings.max_tokens = options_.max_tokens;
     settings.cancelled = [&context] { return context.cancelled(); };
     PROFAGENT_ASSIGN_OR_RETURN(
-        auto planned, profagent::agents::run_planner(backend->get(), (*backend)->backend_id(), "", std::move(messages),
-                                                     schema, evidence->json, evidence->rules, settings, context.log()));
+        auto planned,
+        profagent::agents::run_planner(backend->get(), (*backend)->backend_id(), "", std::move(messages),
+                                       schema, evidence->json, evidence->rules, settings, context.log()));
     planned.plan["planner"]["llm"] = options_.llm;
     if (planned.plan.contains("pruning")) {
       int pruned = 0;
-      for (const auto& entry : planned.plan["pruning"]["layers"]) pruned += entry["ratio"].get<double>() > 0.0;
+      for (const auto& entry : planned.plan["pruning"]["layers"])
+        pruned += entry["ratio"].get<double>() > 0.0;
       context.log().info("plan by {} ({}): {} of {} groups pruned, {} warnings{}", options_.llm,
-                         planned.plan["planner"]["model"].get<std::string>(), pruned, evidence->rules.groups.size(),
-                         planned.warnings.size(), planned.plan["planner"]["fallback"].get<bool>() ? ", fallback" : "");
+                         planned.plan["planner"]["model"].get<std::string>(), pruned,
+                         evidence->rules.groups.size(), planned.warnings.size(),
+                         planned.plan["planner"]["fallback"].get<bool>() ? ", fallback" : "");
     }
     return context.set_output("plan", std::make_shared<PlanArtifact>(std::move(planned.plan)));
   }
 
  private:
-  Result<Json> measure(AgentContext& context, const torch::jit::Module& module, const tk::DependencyGraph& graph,
-                       const std::vector<std::string>& groups) {
+  Result<Json> measure(AgentContext& context, const torch::jit::Module& module,
+                       const tk::DependencyGraph& graph, const std::vector<std::string>& groups) {
     PROFAGENT_ASSIGN_OR_RETURN(auto dataset, tk::make_dataset(context, options_.calibration, "calibration"));
-    const auto indices = tk::calibration_indices(dataset->info().size, options_.calibration_samples, options_.seed);
+    const auto indices =
+        tk::calibration_indices(dataset->info().size, options_.calibration_samples, options_.seed);
     profagent::agents::SensitivityRequest request;
     request.probe_ratio = options_.sensitivity_probe;
     request.groups = groups;
     const auto size = static_cast<std::int64_t>(indices.size());
     for (std::int64_t start = 0; start < size; start += options_.calibration_batch_size) {
-      std::vector<std::int64_t> chunk(indices.begin() + start,
-                                      indices.begin() + std::min(size, start + options_.calibration_batch_size));
+      std::vector<std::int64_t> chunk(
+          indices.begin() + start, indices.begin() + std::min(size, start + options_.calibration_batch_size));
       tk::Batch batch;  // a fresh one each time: read_batch reuses a batch's tensors
       PROFAGENT_RETURN_IF_ERROR(dataset->read_batch(chunk, batch));
       request.batches.emplace_back(batch.images, batch.labels);
@@ -233,19 +241,22 @@ AgentFactory make_analysis_factory() {
   factory.summary =
       "Profile -> layer-wise plan: the model's prunable groups joined with its profile (and measured "
       "sensitivity) are given to an llm backend (default: the embedded heuristic planner); every reply is "
-      "checked (real layers, ratios under the cap, the task's actions), re-asked, or replaced by the embedded "
+      "checked (real layers, ratios under the cap, the task's actions), re-asked, or replaced by the "
+      "embedded "
       "planner. The reply's JSON Schema: docs/analysis.md, and work/reply_schema.json of each run.";
   factory.inputs = {
       {"model", profagent::kinds::kModel, "the model to plan for"},
-      {"profile", profagent::kinds::kProfile, "its profile (a profiler stage's profile): per-layer latency, bound"},
+      {"profile", profagent::kinds::kProfile,
+       "its profile (a profiler stage's profile): per-layer latency, bound"},
       {"shapes", profagent::kinds::kShapeSpec, "input shapes; default: those stored in the model file", true},
       {"history", profagent::kinds::kHistory, "a loop's history: earlier plans, metrics, decisions", true},
       {"baseline", profagent::kinds::kMetrics, "the unpruned model's metrics (accuracy, latency)", true},
   };
-  factory.outputs = {{"plan", profagent::kinds::kPlan,
-                      "{pruning: {global_ratio, layers: {group: {ratio, reason}}, ignored_layers}, quantization?: "
-                      "{default, layers: {layer: {scheme, reason}}, ignored_layers}, summary, planner: {backend, "
-                      "model, calls, warnings, fallback}}"}};
+  factory.outputs = {
+      {"plan", profagent::kinds::kPlan,
+       "{pruning: {global_ratio, layers: {group: {ratio, reason}}, ignored_layers}, quantization?: "
+       "{default, layers: {layer: {scheme, reason}}, ignored_layers}, summary, planner: {backend, "
+       "model, calls, warnings, fallback}}"}};
   profagent::bind_agent_options<AnalysisOptions>(
       factory, profagent::agents::analysis_options_schema(),
       [](AnalysisOptions options) -> Result<std::unique_ptr<profagent::Agent>> {
@@ -260,7 +271,9 @@ AgentFactory make_analysis_factory() {
   return factory;
 }
 
-void register_analysis(profagent::Registrar& registrar) { registrar.add_agent(make_analysis_factory()); }
+void register_analysis(profagent::Registrar& registrar) {
+  registrar.add_agent(make_analysis_factory());
+}
 
 }  // namespace
 

@@ -12,16 +12,22 @@ const OptionsSchema<AnalysisOptions>& analysis_options_schema() {
     OptionsSchema<O> s;
     s.field("llm", &O::llm)
         .names_provider(kLlmInterface)
-        .describe("the planner: an llm backend id (heuristic, openai, ...) or the name of an entry of the "
-                  "workflow's llm: section. Its reply must follow the JSON Schema in docs/analysis.md (also "
-                  "written to the stage's work/reply_schema.json each run)");
+        .describe(
+            "the planner: an llm backend id (heuristic, openai, ...) or the name of an entry of the "
+            "workflow's llm: section. Its reply must follow the JSON Schema in docs/analysis.md (also "
+            "written to the stage's work/reply_schema.json each run)");
     s.field("llm_config", &O::llm_config)
         .configures_provider("llm")
-        .describe("the backend's own config (e.g. {model: gpt-4o}), on top of the llm: entry's when `llm` names one");
+        .describe(
+            "the backend's own config (e.g. {model: gpt-4o}), on top of the llm: entry's when `llm` names "
+            "one");
     s.field("task", &O::task, ConfigType::kEnum)
         .choices({"prune", "quantize", "both"})
         .describe("what the plan decides: pruning ratios, quantization schemes, or both");
-    s.field("macs_reduction", &O::macs_reduction).min(0.0).max(0.95).describe("budget: share of the MACs to remove");
+    s.field("macs_reduction", &O::macs_reduction)
+        .min(0.0)
+        .max(0.95)
+        .describe("budget: share of the MACs to remove");
     s.field("latency_reduction", &O::latency_reduction)
         .min(0.0)
         .max(0.95)
@@ -33,20 +39,29 @@ const OptionsSchema<AnalysisOptions>& analysis_options_schema() {
     s.field("max_ratio", &O::max_ratio)
         .min(0.0)
         .max(0.95)
-        .describe("safety cap on any group's ratio; a reply above it is clamped (recorded in planner.warnings)");
-    s.field("ignored_layers", &O::ignored_layers).describe("layers (module paths) or group keys never planned");
+        .describe(
+            "safety cap on any group's ratio; a reply above it is clamped (recorded in planner.warnings)");
+    s.field("ignored_layers", &O::ignored_layers)
+        .describe("layers (module paths) or group keys never planned");
     s.field("ignore_input_layer", &O::ignore_input_layer)
-        .describe("leave the group reading the model input (stem conv, patch embedding) alone, as pruning does");
-    s.field("max_reasks", &O::max_reasks).min(0).max(10).describe("re-asks quoting the errors of a refused reply");
+        .describe(
+            "leave the group reading the model input (stem conv, patch embedding) alone, as pruning does");
+    s.field("max_reasks", &O::max_reasks)
+        .min(0)
+        .max(10)
+        .describe("re-asks quoting the errors of a refused reply");
     s.field("token_budget", &O::token_budget)
         .min(0)
         .describe("tokens in + out over all calls before falling back to the embedded planner; 0: no limit");
     s.field("max_tokens", &O::max_tokens).min(1).describe("the most tokens one reply may have");
     s.field("calibration", &O::calibration)
         .names_provider(torch_tk::kDatasetInterface)
-        .describe("data for the measured one-shot sensitivity of each group ({format: idx, ...} like the "
-                  "evaluation's dataset); an empty map means none");
-    s.field("calibration_samples", &O::calibration_samples).min(1).describe("fixed-seed samples of the calibration set");
+        .describe(
+            "data for the measured one-shot sensitivity of each group ({format: idx, ...} like the "
+            "evaluation's dataset); an empty map means none");
+    s.field("calibration_samples", &O::calibration_samples)
+        .min(1)
+        .describe("fixed-seed samples of the calibration set");
     s.field("calibration_batch_size", &O::calibration_batch_size).min(1).describe("samples per forward");
     s.field("sensitivity_probe", &O::sensitivity_probe)
         .min(0.01)
@@ -56,8 +71,9 @@ const OptionsSchema<AnalysisOptions>& analysis_options_schema() {
     s.field("system_prompt", &O::system_prompt, ConfigType::kPath)
         .describe("a file replacing the embedded system prompt (default: the embedded one)");
     s.field("user_prompt", &O::user_prompt, ConfigType::kPath)
-        .describe("a file replacing the embedded user prompt template ({{task}}, {{budget}}, {{max_ratio}}, "
-                  "{{schema}}, {{evidence}}; default: the embedded one)");
+        .describe(
+            "a file replacing the embedded user prompt template ({{task}}, {{budget}}, {{max_ratio}}, "
+            "{{schema}}, {{evidence}}; default: the embedded one)");
     return s;
   }();
   return schema;

@@ -12,9 +12,9 @@
 namespace profagent::agents {
 
 struct AnalysisOptions {
-  std::string llm = "heuristic";  // a backend id or a name from the workflow's llm:/resources:
+  std::string llm = "heuristic";     // a backend id or a name from the workflow's llm:/resources:
   Json llm_config = Json::object();  // the backend's own config, on top of a named entry's
-  std::string task = "prune";     // prune | quantize | both
+  std::string task = "prune";        // prune | quantize | both
   std::optional<double> macs_reduction;
   std::optional<double> latency_reduction;
   std::optional<double> max_accuracy_drop;

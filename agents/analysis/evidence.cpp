@@ -18,7 +18,8 @@ std::string module_of(const std::string& param) {
 }
 
 double number_at(const Json& object, const char* key) {
-  return object.is_object() && object.contains(key) && object[key].is_number() ? object[key].get<double>() : 0.0;
+  return object.is_object() && object.contains(key) && object[key].is_number() ? object[key].get<double>()
+                                                                               : 0.0;
 }
 
 bool listed_group(const std::vector<std::string>& ignored, const torch_tk::PruneGroup& group) {
@@ -26,7 +27,9 @@ bool listed_group(const std::vector<std::string>& ignored, const torch_tk::Prune
          std::find(ignored.begin(), ignored.end(), group.key) != ignored.end();
 }
 
-Json optional_number(const std::optional<double>& value) { return value ? Json(*value) : Json(); }
+Json optional_number(const std::optional<double>& value) {
+  return value ? Json(*value) : Json();
+}
 
 // The loop's history, newest iterations kept when it is long (a prompt has a size).
 Json capped_history(const Json& history) {
@@ -37,7 +40,8 @@ Json capped_history(const Json& history) {
     Json& iterations = copy["iterations"];
     while (iterations.size() > 1 && copy.dump().size() > kMaxChars) iterations.erase(iterations.begin());
   }
-  if (copy.dump().size() > kMaxChars) return Json{{"omitted", "the history is larger than the prompt allows"}};
+  if (copy.dump().size() > kMaxChars)
+    return Json{{"omitted", "the history is larger than the prompt allows"}};
   return copy;
 }
 
@@ -47,13 +51,15 @@ Result<Evidence> build_evidence(const torch_tk::DependencyGraph& graph, const Ev
   Evidence out;
   const Json& profile = request.profile;
   if (!profile.is_object() || !profile.contains("layers") || !profile["layers"].is_array())
-    return Status(ErrorCode::kValidation, "the profile has no 'layers' list (connect a profiler stage's profile)");
+    return Status(ErrorCode::kValidation,
+                  "the profile has no 'layers' list (connect a profiler stage's profile)");
   const Json total = profile.contains("total") ? profile["total"] : Json::object();
   const double total_macs = std::max(1.0, number_at(total, "macs"));
   const double total_params = std::max(1.0, number_at(total, "params"));
   std::map<std::string, const Json*> layers;
   for (const Json& layer : profile["layers"])
-    if (layer.contains("name") && layer["name"].is_string()) layers[layer["name"].get<std::string>()] = &layer;
+    if (layer.contains("name") && layer["name"].is_string())
+      layers[layer["name"].get<std::string>()] = &layer;
 
   std::map<std::string, std::int64_t> numel;  // param → elements
   std::map<std::string, std::vector<std::int64_t>> shapes;
@@ -65,14 +71,15 @@ Result<Evidence> build_evidence(const torch_tk::DependencyGraph& graph, const Ev
   Json groups = Json::array();
   std::set<std::string> missing_layers;
   for (const torch_tk::PruneGroup& group : graph.groups()) {
-    const bool ignored =
-        listed_group(request.ignored_layers, group) || (request.ignore_input_layer && group.reads_graph_input);
+    const bool ignored = listed_group(request.ignored_layers, group) ||
+                         (request.ignore_input_layer && group.reads_graph_input);
     if (ignored) {
       out.rules.ignored_groups.push_back(group.name);
       continue;
     }
     if (group.name.size() > kMaxEvidenceNameChars) {
-      out.notes.push_back("a group whose name has " + std::to_string(group.name.size()) + " characters is not offered");
+      out.notes.push_back("a group whose name has " + std::to_string(group.name.size()) +
+                          " characters is not offered");
       continue;
     }
     std::set<std::string> modules, mac_modules, kinds;
@@ -86,9 +93,11 @@ Result<Evidence> build_evidence(const torch_tk::DependencyGraph& graph, const Ev
       if (member.role == "producer") ++producers;
       if (!member.module_kind.empty()) kinds.insert(member.module_kind);
       auto shape = shapes.find(member.param);
-      if (shape != shapes.end() && member.dim >= 0 && member.dim < static_cast<std::int64_t>(shape->second.size())) {
-        const double per_index = static_cast<double>(numel[member.param]) /
-                                 std::max<std::int64_t>(1, shape->second[static_cast<std::size_t>(member.dim)]);
+      if (shape != shapes.end() && member.dim >= 0 &&
+          member.dim < static_cast<std::int64_t>(shape->second.size())) {
+        const double per_index =
+            static_cast<double>(numel[member.param]) /
+            std::max<std::int64_t>(1, shape->second[static_cast<std::size_t>(member.dim)]);
         std::size_t indices = 0;
         for (const auto& unit : member.unit_indices) indices += unit.size();
         params += per_index * static_cast<double>(indices);
@@ -131,7 +140,8 @@ Result<Evidence> build_evidence(const torch_tk::DependencyGraph& graph, const Ev
     out.rules.groups.push_back(group.name);
   }
   for (const auto& module : missing_layers)
-    if (module.size() <= kMaxEvidenceNameChars) out.notes.push_back("the profile has no layer '" + module + "'");
+    if (module.size() <= kMaxEvidenceNameChars)
+      out.notes.push_back("the profile has no layer '" + module + "'");
 
   Json quantizable = Json::array();
   if (request.task != "prune") {
@@ -162,25 +172,27 @@ Result<Evidence> build_evidence(const torch_tk::DependencyGraph& graph, const Ev
   out.rules.ignored_layers = request.ignored_layers;
 
   std::string model_name = request.model_name.substr(0, kMaxEvidenceNameChars);
-  out.json = Json{{"format", "profagent.analysis_evidence/1"},
-                  {"task", request.task},
-                  {"model",
-                   {{"name", model_name},
-                    {"params", total.value("params", Json(0))},
-                    {"macs", total.value("macs", Json(0))},
-                    {"latency_ms", total.value("latency_ms", Json(0.0))},
-                    {"threads", profile.contains("environment") ? profile["environment"].value("threads", Json()) : Json()}}},
-                  {"constraints",
-                   {{"macs_reduction", optional_number(request.macs_reduction)},
-                    {"latency_reduction", optional_number(request.latency_reduction)},
-                    {"max_accuracy_drop", optional_number(request.max_accuracy_drop)},
-                    {"max_ratio", request.max_ratio},
-                    {"ignored_groups", out.rules.ignored_groups},
-                    {"schemes", quantization_schemes()}}},
-                  {"groups", std::move(groups)},
-                  {"layers", std::move(quantizable)},
-                  {"history", capped_history(request.history)},
-                  {"baseline", request.baseline}};
+  out.json =
+      Json{{"format", "profagent.analysis_evidence/1"},
+           {"task", request.task},
+           {"model",
+            {{"name", model_name},
+             {"params", total.value("params", Json(0))},
+             {"macs", total.value("macs", Json(0))},
+             {"latency_ms", total.value("latency_ms", Json(0.0))},
+             {"threads",
+              profile.contains("environment") ? profile["environment"].value("threads", Json()) : Json()}}},
+           {"constraints",
+            {{"macs_reduction", optional_number(request.macs_reduction)},
+             {"latency_reduction", optional_number(request.latency_reduction)},
+             {"max_accuracy_drop", optional_number(request.max_accuracy_drop)},
+             {"max_ratio", request.max_ratio},
+             {"ignored_groups", out.rules.ignored_groups},
+             {"schemes", quantization_schemes()}}},
+           {"groups", std::move(groups)},
+           {"layers", std::move(quantizable)},
+           {"history", capped_history(request.history)},
+           {"baseline", request.baseline}};
   return out;
 }
 

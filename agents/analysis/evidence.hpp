@@ -34,8 +34,8 @@ struct EvidenceRequest {
 };
 
 struct Evidence {
-  Json json;          // what LlmRequest::evidence carries and the user message shows
-  ReplyRules rules;   // what a reply may name
+  Json json;                       // what LlmRequest::evidence carries and the user message shows
+  ReplyRules rules;                // what a reply may name
   std::vector<std::string> notes;  // groups left out (names too long), layers the profile lacks
 };
 

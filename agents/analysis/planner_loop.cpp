@@ -19,9 +19,10 @@ std::string first_errors(const std::vector<std::string>& errors) {
 
 }  // namespace
 
-Result<PlannedOutcome> run_planner(LlmBackend* backend, const std::string& backend_name, const std::string& unavailable,
-                                   std::vector<LlmMessage> messages, const Json& schema, const Json& evidence,
-                                   const ReplyRules& rules, const PlannerSettings& settings, spdlog::logger& log) {
+Result<PlannedOutcome> run_planner(LlmBackend* backend, const std::string& backend_name,
+                                   const std::string& unavailable, std::vector<LlmMessage> messages,
+                                   const Json& schema, const Json& evidence, const ReplyRules& rules,
+                                   const PlannerSettings& settings, spdlog::logger& log) {
   PlannedOutcome out;
   Json calls = Json::array();
   std::string model = backend ? backend->model_name() : std::string();
@@ -34,7 +35,8 @@ Result<PlannedOutcome> run_planner(LlmBackend* backend, const std::string& backe
   };
   Json plan;
   for (int attempt = 0; backend != nullptr && attempt <= settings.max_reasks; ++attempt) {
-    if (settings.cancelled && settings.cancelled()) return cancelled_status("analysis", "before calling the backend");
+    if (settings.cancelled && settings.cancelled())
+      return cancelled_status("analysis", "before calling the backend");
     if (settings.token_budget > 0 && tokens >= settings.token_budget) {
       fallback_reason = "the token budget (" + std::to_string(settings.token_budget) + ") is spent after " +
                         std::to_string(calls.size()) + " calls (" + std::to_string(tokens) + " tokens)";
@@ -64,7 +66,8 @@ Result<PlannedOutcome> run_planner(LlmBackend* backend, const std::string& backe
     if (!reply->refusal.empty() || reply->finish_reason == "refusal") {
       checked.errors.push_back("the model refused: " + Json(reply->refusal.substr(0, 300)).dump());
     } else if (reply->finish_reason == "length") {
-      checked.errors.push_back("the reply was cut off at the token limit (finish_reason 'length'); answer shorter");
+      checked.errors.push_back(
+          "the reply was cut off at the token limit (finish_reason 'length'); answer shorter");
     } else {
       checked = check_reply_text(reply->text, rules);
     }
@@ -75,8 +78,8 @@ Result<PlannedOutcome> run_planner(LlmBackend* backend, const std::string& backe
       break;
     }
     warn("reply " + std::to_string(calls.size()) + " refused: " + first_errors(checked.errors));
-    fallback_reason = "no usable reply in " + std::to_string(calls.size()) + " calls; the last: " +
-                      first_errors(checked.errors);
+    fallback_reason = "no usable reply in " + std::to_string(calls.size()) +
+                      " calls; the last: " + first_errors(checked.errors);
     if (attempt == settings.max_reasks) break;
     ++reasks;
     messages.push_back(LlmMessage{"assistant", reply->text.substr(0, kMaxEchoedReply)});
@@ -88,7 +91,8 @@ Result<PlannedOutcome> run_planner(LlmBackend* backend, const std::string& backe
     PROFAGENT_ASSIGN_OR_RETURN(Json reply, heuristic::plan_from_evidence(evidence));
     CheckedReply checked = check_reply(reply, rules);
     if (!checked.ok())
-      return Status(ErrorCode::kInternal, "the embedded planner's reply failed its own checks: " + first_errors(checked.errors));
+      return Status(ErrorCode::kInternal,
+                    "the embedded planner's reply failed its own checks: " + first_errors(checked.errors));
     for (const auto& note : checked.notes) warn(note);
     out.planner["clamped"] = checked.notes;
     plan = std::move(checked.plan);

@@ -20,7 +20,7 @@ namespace profagent::agents {
 
 struct PlannerSettings {
   int max_reasks = 2;
-  std::int64_t token_budget = 0;  // tokens in + out over all calls; 0: no limit
+  std::int64_t token_budget = 0;   // tokens in + out over all calls; 0: no limit
   std::int64_t max_tokens = 4096;  // per call
   std::function<bool()> cancelled;
 };
@@ -34,8 +34,9 @@ struct PlannedOutcome {
 
 // `backend` null: it could not be made (`unavailable` says why) and the embedded planner answers.
 // Errors: cancellation, or evidence the embedded planner cannot read.
-Result<PlannedOutcome> run_planner(LlmBackend* backend, const std::string& backend_name, const std::string& unavailable,
-                                   std::vector<LlmMessage> messages, const Json& schema, const Json& evidence,
-                                   const ReplyRules& rules, const PlannerSettings& settings, spdlog::logger& log);
+Result<PlannedOutcome> run_planner(LlmBackend* backend, const std::string& backend_name,
+                                   const std::string& unavailable, std::vector<LlmMessage> messages,
+                                   const Json& schema, const Json& evidence, const ReplyRules& rules,
+                                   const PlannerSettings& settings, spdlog::logger& log);
 
 }  // namespace profagent::agents

@@ -10,8 +10,8 @@ std::vector<std::string> actions_for_task(const std::string& task) {
 }
 
 const std::vector<std::string>& quantization_schemes() {
-  static const std::vector<std::string> schemes = {"int8_dynamic", "int8_weight_only", "fp16", "bf16",
-                                                   "int8_static", "none"};
+  static const std::vector<std::string> schemes = {"int8_dynamic", "int8_weight_only", "fp16",
+                                                   "bf16",         "int8_static",      "none"};
   return schemes;
 }
 
@@ -19,20 +19,21 @@ Json reply_schema(const std::string& task) {
   Json scheme_enum = Json::array();
   for (const auto& scheme : quantization_schemes()) scheme_enum.push_back(scheme);
   scheme_enum.push_back(nullptr);
-  Json entry{{"type", "object"},
-             {"additionalProperties", false},
-             {"required", {"layer", "action", "ratio", "scheme", "reason"}},
-             {"properties",
-              {{"layer", {{"type", "string"}, {"description", "a layer name exactly as the evidence gives it"}}},
-               {"action", {{"type", "string"}, {"enum", actions_for_task(task)}}},
-               {"ratio",
-                {{"type", {"number", "null"}},
-                 {"description", "prune: share of the group's units to remove, 0 to max_ratio; quantize: null"}}},
-               {"scheme",
-                {{"type", {"string", "null"}},
-                 {"enum", scheme_enum},
-                 {"description", "quantize: the scheme; prune: null"}}},
-               {"reason", {{"type", "string"}, {"description", "one sentence: why, from the evidence"}}}}}};
+  Json entry{
+      {"type", "object"},
+      {"additionalProperties", false},
+      {"required", {"layer", "action", "ratio", "scheme", "reason"}},
+      {"properties",
+       {{"layer", {{"type", "string"}, {"description", "a layer name exactly as the evidence gives it"}}},
+        {"action", {{"type", "string"}, {"enum", actions_for_task(task)}}},
+        {"ratio",
+         {{"type", {"number", "null"}},
+          {"description", "prune: share of the group's units to remove, 0 to max_ratio; quantize: null"}}},
+        {"scheme",
+         {{"type", {"string", "null"}},
+          {"enum", scheme_enum},
+          {"description", "quantize: the scheme; prune: null"}}},
+        {"reason", {{"type", "string"}, {"description", "one sentence: why, from the evidence"}}}}}};
   return Json{{"type", "object"},
               {"additionalProperties", false},
               {"required", {"layers", "summary"}},
@@ -70,7 +71,8 @@ const std::string& default_user_prompt() {
   return text;
 }
 
-std::string fill_template(const std::string& text, const std::vector<std::pair<std::string, std::string>>& values) {
+std::string fill_template(const std::string& text,
+                          const std::vector<std::pair<std::string, std::string>>& values) {
   std::string out;
   std::size_t at = 0;
   while (at < text.size()) {

@@ -26,6 +26,7 @@ const std::string& default_system_prompt();
 const std::string& default_user_prompt();
 
 // `text` with every {{name}} replaced by values[name]; an unknown placeholder is left as it is.
-std::string fill_template(const std::string& text, const std::vector<std::pair<std::string, std::string>>& values);
+std::string fill_template(const std::string& text,
+                          const std::vector<std::pair<std::string, std::string>>& values);
 
 }  // namespace profagent::agents

@@ -30,19 +30,27 @@ std::size_t balanced_end(const std::string& text, std::size_t open) {
   for (std::size_t i = open; i < text.size(); ++i) {
     const char c = text[i];
     if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
       continue;
     }
-    if (c == '"') in_string = true;
-    else if (c == '{') ++depth;
-    else if (c == '}' && --depth == 0) return i + 1;
+    if (c == '"')
+      in_string = true;
+    else if (c == '{')
+      ++depth;
+    else if (c == '}' && --depth == 0)
+      return i + 1;
   }
   return std::string::npos;
 }
 
-std::string json_quoted(const std::string& name) { return Json(name).dump(); }
+std::string json_quoted(const std::string& name) {
+  return Json(name).dump();
+}
 
 std::string did_you_mean(const std::string& name, const std::vector<std::string>& candidates) {
   auto close = close_matches(name, candidates);
@@ -89,7 +97,8 @@ Result<Json> extract_json_object(const std::string& text) {
   return Status(ErrorCode::kValidation,
                 std::string(unbalanced ? "the reply's JSON is cut off or malformed (unbalanced braces)"
                                        : "no JSON object in the reply") +
-                    " (" + std::to_string(trimmed.size()) + " characters, starting " + json_quoted(start) + ")");
+                    " (" + std::to_string(trimmed.size()) + " characters, starting " + json_quoted(start) +
+                    ")");
 }
 
 CheckedReply check_reply(const Json& reply, const ReplyRules& rules) {
@@ -100,7 +109,8 @@ CheckedReply check_reply(const Json& reply, const ReplyRules& rules) {
     return out;
   }
   for (auto it = reply.begin(); it != reply.end(); ++it)
-    if (it.key() != "layers" && it.key() != "summary") error("unknown key " + json_quoted(it.key()) + " (known: layers, summary)");
+    if (it.key() != "layers" && it.key() != "summary")
+      error("unknown key " + json_quoted(it.key()) + " (known: layers, summary)");
   if (!reply.contains("summary") || !reply["summary"].is_string()) error("'summary' must be a string");
   if (!reply.contains("layers") || !reply["layers"].is_array()) {
     error("'layers' must be an array of {layer, action, ratio, scheme, reason}");
@@ -139,8 +149,8 @@ CheckedReply check_reply(const Json& reply, const ReplyRules& rules) {
     const std::string action = entry["action"].get<std::string>();
     const std::string where = at + " (" + json_quoted(layer) + ")";
     if (!listed_in(actions, action)) {
-      error(where + ": action " + json_quoted(action) + " is not allowed for task '" + rules.task + "' (allowed: " +
-            join(actions) + ")");
+      error(where + ": action " + json_quoted(action) + " is not allowed for task '" + rules.task +
+            "' (allowed: " + join(actions) + ")");
       continue;
     }
     if (!seen.insert({layer, action}).second) {
@@ -153,7 +163,8 @@ CheckedReply check_reply(const Json& reply, const ReplyRules& rules) {
         if (listed_in(rules.ignored_groups, layer)) {
           error(where + ": the stage's config excludes this group (ignored_layers / ignore_input_layer)");
         } else {
-          error(where + ": no prunable group is named " + json_quoted(layer) + did_you_mean(layer, rules.groups));
+          error(where + ": no prunable group is named " + json_quoted(layer) +
+                did_you_mean(layer, rules.groups));
         }
         continue;
       }
@@ -164,7 +175,8 @@ CheckedReply check_reply(const Json& reply, const ReplyRules& rules) {
       }
       double ratio = entry["ratio"].get<double>();
       if (!std::isfinite(ratio) || ratio < 0.0) {
-        error(where + ": ratio " + entry["ratio"].dump() + " is not in [0, " + std::to_string(rules.max_ratio) + "]");
+        error(where + ": ratio " + entry["ratio"].dump() + " is not in [0, " +
+              std::to_string(rules.max_ratio) + "]");
         continue;
       }
       if (ratio > rules.max_ratio) {
@@ -175,7 +187,8 @@ CheckedReply check_reply(const Json& reply, const ReplyRules& rules) {
       pruning_layers[layer] = Json{{"ratio", ratio}, {"reason", reason}};
     } else {
       if (!listed_in(rules.quantizable, layer)) {
-        error(where + ": no quantizable layer is named " + json_quoted(layer) + did_you_mean(layer, rules.quantizable));
+        error(where + ": no quantizable layer is named " + json_quoted(layer) +
+              did_you_mean(layer, rules.quantizable));
         continue;
       }
       if (!entry["ratio"].is_null()) error(where + ": a quantize entry's 'ratio' must be null");
@@ -190,11 +203,12 @@ CheckedReply check_reply(const Json& reply, const ReplyRules& rules) {
   Json plan = Json::object();
   if (listed_in(actions, "prune")) {
     // Groups the reply does not name are not pruned: a plan says what to remove, never "the rest too".
-    plan["pruning"] = Json{{"global_ratio", 0.0}, {"layers", pruning_layers}, {"ignored_layers", rules.ignored_layers}};
+    plan["pruning"] =
+        Json{{"global_ratio", 0.0}, {"layers", pruning_layers}, {"ignored_layers", rules.ignored_layers}};
   }
   if (listed_in(actions, "quantize")) {
-    plan["quantization"] = Json{{"default", "none"}, {"layers", quantization_layers},
-                                {"ignored_layers", rules.ignored_layers}};
+    plan["quantization"] =
+        Json{{"default", "none"}, {"layers", quantization_layers}, {"ignored_layers", rules.ignored_layers}};
   }
   plan["summary"] = cap_reason(reply["summary"].get<std::string>());
   out.plan = std::move(plan);

@@ -18,12 +18,12 @@ namespace profagent::agents {
 Result<Json> extract_json_object(const std::string& text);
 
 struct ReplyRules {
-  std::string task = "prune";                 // prune | quantize | both
-  double max_ratio = 0.5;                     // the safety cap
-  std::vector<std::string> groups;            // prunable group names (what a prune entry may name)
-  std::vector<std::string> ignored_groups;    // prunable groups the stage's config excludes
-  std::vector<std::string> quantizable;       // layer names a quantize entry may name
-  std::vector<std::string> ignored_layers;    // the stage's ignored_layers (copied into the plan)
+  std::string task = "prune";               // prune | quantize | both
+  double max_ratio = 0.5;                   // the safety cap
+  std::vector<std::string> groups;          // prunable group names (what a prune entry may name)
+  std::vector<std::string> ignored_groups;  // prunable groups the stage's config excludes
+  std::vector<std::string> quantizable;     // layer names a quantize entry may name
+  std::vector<std::string> ignored_layers;  // the stage's ignored_layers (copied into the plan)
 };
 
 struct CheckedReply {

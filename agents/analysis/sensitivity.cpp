@@ -19,15 +19,16 @@ struct LossAndAccuracy {
   std::int64_t samples = 0;
 };
 
-Result<LossAndAccuracy> calibration_loss(torch::jit::Module& module,
-                                         const std::vector<std::pair<torch::Tensor, torch::Tensor>>& batches) {
+Result<LossAndAccuracy> calibration_loss(
+    torch::jit::Module& module, const std::vector<std::pair<torch::Tensor, torch::Tensor>>& batches) {
   LossAndAccuracy out;
   double loss_sum = 0.0, correct = 0.0;
   for (const auto& [images, labels] : batches) {
-    PROFAGENT_ASSIGN_OR_RETURN(torch::Tensor logits, tk::run_forward(module, {images}, "the calibration forward"));
+    PROFAGENT_ASSIGN_OR_RETURN(torch::Tensor logits,
+                               tk::run_forward(module, {images}, "the calibration forward"));
     logits = logits.to(torch::kFloat32);
-    loss_sum += torch::nn::functional::cross_entropy(logits, labels, torch::nn::functional::CrossEntropyFuncOptions()
-                                                                         .reduction(torch::kSum))
+    loss_sum += torch::nn::functional::cross_entropy(
+                    logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
                     .item<double>();
     correct += logits.argmax(1).eq(labels).sum().item<double>();
     out.samples += images.size(0);
@@ -46,13 +47,15 @@ Result<Json> measure_sensitivity(const torch::jit::Module& model, const tk::Depe
   torch::jit::Module copy = model.clone();
   copy.eval();
   std::map<std::string, torch::Tensor> params;
-  for (const auto& parameter : copy.named_parameters(/*recurse=*/true)) params[parameter.name] = parameter.value;
+  for (const auto& parameter : copy.named_parameters(/*recurse=*/true))
+    params[parameter.name] = parameter.value;
   PROFAGENT_ASSIGN_OR_RETURN(LossAndAccuracy base, calibration_loss(copy, request.batches));
   Json out = Json::object();
   out["_baseline"] = Json{{"loss", base.loss}, {"accuracy", base.accuracy}, {"samples", base.samples}};
   long done = 0;
   for (const std::string& name : request.groups) {
-    if (request.cancelled && request.cancelled()) return cancelled_status("analysis", "while measuring sensitivity");
+    if (request.cancelled && request.cancelled())
+      return cancelled_status("analysis", "while measuring sensitivity");
     const tk::PruneGroup* group = graph.find_group(name);
     if (group == nullptr) continue;
     tk::PruneOptions probe;

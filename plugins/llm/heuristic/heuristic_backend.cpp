@@ -48,7 +48,8 @@ void register_llm_heuristic(profagent::Registrar& registrar) {
   factory.id = "heuristic";
   factory.interface = profagent::kLlmInterface;
   factory.summary =
-      "The embedded planner: offline and deterministic; allocates per-group pruning ratios from MACs, latency "
+      "The embedded planner: offline and deterministic; allocates per-group pruning ratios from MACs, "
+      "latency "
       "share, roofline bound and measured sensitivity to meet the budget (docs/analysis.md)";
   profagent::bind_provider_options<HeuristicBackend, HeuristicOptions>(factory, heuristic_options_schema());
   registrar.add_provider(std::move(factory));

@@ -46,7 +46,8 @@ double solve_lambda(const std::vector<Candidate>& candidates, double max_ratio, 
                     double Candidate::*cost) {
   auto reached = [&](double lambda) {
     double sum = 0.0;
-    for (const Candidate& c : candidates) sum += std::min(max_ratio, lambda * c.benefit / c.damage) * (c.*cost);
+    for (const Candidate& c : candidates)
+      sum += std::min(max_ratio, lambda * c.benefit / c.damage) * (c.*cost);
     return sum;
   };
   double hi = 1.0;
@@ -63,13 +64,15 @@ Result<Json> pruning_entries(const Json& evidence, std::string& summary) {
   const Json& constraints = evidence.contains("constraints") ? evidence["constraints"] : Json::object();
   const double max_ratio = number_or(constraints, "max_ratio", 0.5);
   const bool has_macs = constraints.contains("macs_reduction") && constraints["macs_reduction"].is_number();
-  const bool has_latency = constraints.contains("latency_reduction") && constraints["latency_reduction"].is_number();
-  const double macs_target = has_macs || !has_latency ? number_or(constraints, "macs_reduction", kDefaultMacsReduction)
-                                                      : 0.0;
+  const bool has_latency =
+      constraints.contains("latency_reduction") && constraints["latency_reduction"].is_number();
+  const double macs_target =
+      has_macs || !has_latency ? number_or(constraints, "macs_reduction", kDefaultMacsReduction) : 0.0;
   const double latency_target = number_or(constraints, "latency_reduction", 0.0);
   const double w = has_latency && !has_macs ? 0.3 : 0.7;
 
-  if (!evidence.contains("groups") || !evidence["groups"].is_array()) return bad_evidence("has no 'groups' list");
+  if (!evidence.contains("groups") || !evidence["groups"].is_array())
+    return bad_evidence("has no 'groups' list");
   std::vector<Candidate> candidates;
   std::vector<double> measured_losses;
   for (const Json& group : evidence["groups"]) {
@@ -126,8 +129,8 @@ Result<Json> pruning_entries(const Json& evidence, std::string& summary) {
                          (c.measured ? "measured sensitivity " : "proxy sensitivity ") + fixed(c.damage, 4);
     if (ratio >= max_ratio) reason += "; at the cap";
     if (ratio == 0.0) reason += "; kept: too costly for its benefit";
-    entries.push_back(Json{{"layer", c.layer}, {"action", "prune"}, {"ratio", ratio}, {"scheme", nullptr},
-                           {"reason", reason}});
+    entries.push_back(Json{
+        {"layer", c.layer}, {"action", "prune"}, {"ratio", ratio}, {"scheme", nullptr}, {"reason", reason}});
   }
   summary += "Pruned " + std::to_string(pruned) + " of " + std::to_string(candidates.size()) +
              " groups by benefit over " + (measured_losses.empty() ? "proxy" : "measured") +
@@ -145,7 +148,8 @@ bool allowed(const Json& constraints, const std::string& scheme) {
 
 Result<Json> quantization_entries(const Json& evidence, std::string& summary) {
   const Json& constraints = evidence.contains("constraints") ? evidence["constraints"] : Json::object();
-  if (!evidence.contains("layers") || !evidence["layers"].is_array()) return bad_evidence("has no 'layers' list");
+  if (!evidence.contains("layers") || !evidence["layers"].is_array())
+    return bad_evidence("has no 'layers' list");
   Json entries = Json::array();
   int quantized = 0;
   for (const Json& layer : evidence["layers"]) {
@@ -160,10 +164,12 @@ Result<Json> quantization_entries(const Json& evidence, std::string& summary) {
       reason = "the input or output layer: the most sensitive to rounding";
     } else if (kind == "linear" && params >= 0.01) {
       scheme = "int8_dynamic";
-      reason = "linear with " + fixed(100.0 * params, 1) + "% of the parameters: int8 weights, activations at run time";
+      reason = "linear with " + fixed(100.0 * params, 1) +
+               "% of the parameters: int8 weights, activations at run time";
     } else if (kind == "conv" && latency >= 0.02) {
       scheme = "int8_static";
-      reason = "conv with " + fixed(100.0 * latency, 1) + "% of the latency: int8 with calibrated activations";
+      reason =
+          "conv with " + fixed(100.0 * latency, 1) + "% of the latency: int8 with calibrated activations";
     } else {
       reason = "too small a share (" + fixed(100.0 * params, 1) + "% params, " + fixed(100.0 * latency, 1) +
                "% latency) to pay for the rounding";
@@ -174,11 +180,15 @@ Result<Json> quantization_entries(const Json& evidence, std::string& summary) {
     }
     if (scheme == "none" && !allowed(constraints, "none")) continue;
     if (scheme != "none") ++quantized;
-    entries.push_back(Json{{"layer", layer["name"]}, {"action", "quantize"}, {"ratio", nullptr}, {"scheme", scheme},
+    entries.push_back(Json{{"layer", layer["name"]},
+                           {"action", "quantize"},
+                           {"ratio", nullptr},
+                           {"scheme", scheme},
                            {"reason", reason}});
   }
   if (!summary.empty()) summary += " ";
-  summary += "Quantized " + std::to_string(quantized) + " layers (linear: int8_dynamic, heavy convs: int8_static).";
+  summary +=
+      "Quantized " + std::to_string(quantized) + " layers (linear: int8_dynamic, heavy convs: int8_static).";
   return entries;
 }
 
@@ -187,7 +197,8 @@ Result<Json> quantization_entries(const Json& evidence, std::string& summary) {
 Result<Json> plan_from_evidence(const Json& evidence) {
   if (!evidence.is_object()) return bad_evidence("is not a JSON object");
   const std::string task = evidence.value("task", std::string("prune"));
-  if (task != "prune" && task != "quantize" && task != "both") return bad_evidence("has an unknown task '" + task + "'");
+  if (task != "prune" && task != "quantize" && task != "both")
+    return bad_evidence("has an unknown task '" + task + "'");
   Json layers = Json::array();
   std::string summary;
   if (task != "quantize") {

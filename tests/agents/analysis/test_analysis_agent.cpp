@@ -2,8 +2,6 @@
 // (loaded from the build's plugin directories) on the fixture ResNet trained on Fashion-MNIST. The
 // embedded planner's plan, pruned at a MAC target with its allocation kept; measured sensitivity; and
 // the re-ask and fallback paths driven by the `scripted` test backend (tests/fixtures/plugins/scripted_llm).
-#include "torch_doctest.hpp"
-
 #include <algorithm>
 #include <filesystem>
 #include <memory>
@@ -15,6 +13,7 @@
 #include "profagent/torch/model_artifact.hpp"
 #include "shape_resolution.hpp"
 #include "test_support.hpp"
+#include "torch_doctest.hpp"
 
 namespace fs = std::filesystem;
 using profagent::ArtifactPtr;
@@ -48,8 +47,8 @@ ArtifactPtr resnet() {
   auto module = std::make_shared<torch::jit::Module>(torch::jit::load(kResnet.string()));
   auto metadata = profagent::agents::read_model_metadata(kResnet.string());
   REQUIRE(metadata.is_ok());
-  return std::make_shared<ModelArtifact>(module, Json{{"source", kResnet.string()}, {"path", kResnet.string()}},
-                                         metadata.value());
+  return std::make_shared<ModelArtifact>(
+      module, Json{{"source", kResnet.string()}, {"path", kResnet.string()}}, metadata.value());
 }
 
 struct Ran {
@@ -97,10 +96,13 @@ Ran analyse(Json with, const fs::path& work = fs::temp_directory_path()) {
   return run_stage("analysis", with, {{"model", resnet()}, {"profile", resnet_profile()}}, work);
 }
 
-std::string reply_with(const Json& layers) { return Json{{"layers", layers}, {"summary", "scripted"}}.dump(); }
+std::string reply_with(const Json& layers) {
+  return Json{{"layers", layers}, {"summary", "scripted"}}.dump();
+}
 
 Json prune_entry(const std::string& layer, double ratio) {
-  return Json{{"layer", layer}, {"action", "prune"}, {"ratio", ratio}, {"scheme", nullptr}, {"reason", "scripted"}};
+  return Json{
+      {"layer", layer}, {"action", "prune"}, {"ratio", ratio}, {"scheme", nullptr}, {"reason", "scripted"}};
 }
 
 std::vector<std::string> planned_groups(const Json& plan) {
@@ -118,8 +120,10 @@ bool any_contains(const Json& messages, const std::string& part) {
 
 }  // namespace
 
-TEST_CASE("the embedded planner's plan names real groups, varies by group under the cap, and prunes at a MAC target "
-          "with its allocation kept") {
+TEST_CASE(
+    "the embedded planner's plan names real groups, varies by group under the cap, and prunes at a MAC "
+    "target "
+    "with its allocation kept") {
   Ran analysed = analyse({{"macs_reduction", 0.3}, {"max_ratio", 0.6}});
   REQUIRE_MESSAGE(analysed.status.is_ok(), analysed.status.to_string());
   const Json plan = analysed.output("plan");
@@ -159,11 +163,12 @@ TEST_CASE("the embedded planner's plan names real groups, varies by group under 
   CHECK(compared > 3);
 }
 
-TEST_CASE("with a calibration set every offered group gets a measured sensitivity and the allocation follows "
-          "benefit over sensitivity") {
+TEST_CASE(
+    "with a calibration set every offered group gets a measured sensitivity and the allocation follows "
+    "benefit over sensitivity") {
   TempDir work("analysis_sensitivity");
-  Ran analysed = analyse({{"macs_reduction", 0.3}, {"calibration", fmnist("train")}, {"calibration_samples", 256}},
-                         work.path());
+  Ran analysed = analyse(
+      {{"macs_reduction", 0.3}, {"calibration", fmnist("train")}, {"calibration_samples", 256}}, work.path());
   REQUIRE_MESSAGE(analysed.status.is_ok(), analysed.status.to_string());
   auto evidence = profagent::read_json(work.path() / "evidence.json");
   REQUIRE(evidence.is_ok());
@@ -181,8 +186,10 @@ TEST_CASE("with a calibration set every offered group gets a measured sensitivit
   }
   CHECK(measured == static_cast<int>(plan["pruning"]["layers"].size()));
   // The most sensitive group loses less of itself than the least sensitive one.
-  const double most_ratio = plan["pruning"]["layers"][(*most)["layer"].get<std::string>()]["ratio"].get<double>();
-  const double least_ratio = plan["pruning"]["layers"][(*least)["layer"].get<std::string>()]["ratio"].get<double>();
+  const double most_ratio =
+      plan["pruning"]["layers"][(*most)["layer"].get<std::string>()]["ratio"].get<double>();
+  const double least_ratio =
+      plan["pruning"]["layers"][(*least)["layer"].get<std::string>()]["ratio"].get<double>();
   CHECK(most_ratio < least_ratio);
   // The reply schema and the prompts are in the work directory for whoever reads the run.
   CHECK(fs::exists(work.path() / "reply_schema.json"));
@@ -191,21 +198,24 @@ TEST_CASE("with a calibration set every offered group gets a measured sensitivit
   CHECK(prompt.value().find("\"sensitivity\"") != std::string::npos);
 }
 
-TEST_CASE("malformed JSON, then a hallucinated layer, then a good reply with a reckless ratio: two re-asks quoting "
-          "the errors, the clamp recorded") {
+TEST_CASE(
+    "malformed JSON, then a hallucinated layer, then a good reply with a reckless ratio: two re-asks quoting "
+    "the errors, the clamp recorded") {
   Ran reference = analyse({});
   REQUIRE(reference.status.is_ok());
   const auto groups = planned_groups(reference.output("plan"));
   REQUIRE(groups.size() > 2);
   TempDir dir("analysis_scripted");
   const Json replies = Json::array(
-      {Json{{"text", "Sure, here it is: {\"layers\": [{\"layer\": \"" + groups[0] + "\", \"action\": \"prune\""}},
+      {Json{{"text",
+             "Sure, here it is: {\"layers\": [{\"layer\": \"" + groups[0] + "\", \"action\": \"prune\""}},
        Json{{"text", "```json\n" + reply_with(Json::array({prune_entry(groups[0] + "x", 0.3)})) + "\n```"}},
        Json{{"text", reply_with(Json::array({prune_entry(groups[0], 0.99), prune_entry(groups[1], 0.2)}))}}});
   REQUIRE(profagent::write_json_atomic(dir.path() / "replies.json", replies).is_ok());
   Ran analysed = analyse({{"llm", "scripted"},
-                          {"llm_config", {{"replies", (dir.path() / "replies.json").string()},
-                                          {"record", (dir.path() / "requests.json").string()}}},
+                          {"llm_config",
+                           {{"replies", (dir.path() / "replies.json").string()},
+                            {"record", (dir.path() / "requests.json").string()}}},
                           {"max_ratio", 0.5}});
   REQUIRE_MESSAGE(analysed.status.is_ok(), analysed.status.to_string());
   const Json plan = analysed.output("plan");
@@ -230,7 +240,8 @@ TEST_CASE("malformed JSON, then a hallucinated layer, then a good reply with a r
   CHECK(third["messages"].size() == 6);  // system, user, then (assistant, re-ask) twice
 }
 
-TEST_CASE("a refusal and a truncated reply exhaust the re-asks; the embedded planner answers, with the warning") {
+TEST_CASE(
+    "a refusal and a truncated reply exhaust the re-asks; the embedded planner answers, with the warning") {
   TempDir dir("analysis_fallback");
   const Json replies =
       Json::array({Json{{"text", ""}, {"refusal", "I can't help with that."}, {"finish_reason", "refusal"}},
@@ -249,8 +260,11 @@ TEST_CASE("a refusal and a truncated reply exhaust the re-asks; the embedded pla
   CHECK(plan["pruning"]["layers"].size() > 3);  // the embedded planner's full plan
 
   // A backend that fails outright (its HTTP retries spent) falls back the same way.
-  REQUIRE(profagent::write_json_atomic(dir.path() / "replies.json", Json::array({Json{{"error", "HTTP 503"}}})).is_ok());
-  Ran failed = analyse({{"llm", "scripted"}, {"llm_config", {{"replies", (dir.path() / "replies.json").string()}}}});
+  REQUIRE(
+      profagent::write_json_atomic(dir.path() / "replies.json", Json::array({Json{{"error", "HTTP 503"}}}))
+          .is_ok());
+  Ran failed =
+      analyse({{"llm", "scripted"}, {"llm_config", {{"replies", (dir.path() / "replies.json").string()}}}});
   REQUIRE_MESSAGE(failed.status.is_ok(), failed.status.to_string());
   CHECK(failed.output("plan")["planner"]["fallback"] == true);
   CHECK(any_contains(failed.output("plan")["planner"]["warnings"], "the backend failed: HTTP 503"));

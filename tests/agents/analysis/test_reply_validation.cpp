@@ -32,11 +32,13 @@ ReplyRules resnet_rules(const std::string& task = "prune") {
 
 std::string entry(const std::string& layer, const std::string& action, const std::string& ratio,
                   const std::string& scheme = "null") {
-  return R"({"layer": ")" + layer + R"(", "action": ")" + action + R"(", "ratio": )" + ratio + R"(, "scheme": )" +
-         scheme + R"(, "reason": "why"})";
+  return R"({"layer": ")" + layer + R"(", "action": ")" + action + R"(", "ratio": )" + ratio +
+         R"(, "scheme": )" + scheme + R"(, "reason": "why"})";
 }
 
-std::string reply(const std::string& entries) { return R"({"layers": [)" + entries + R"(], "summary": "a plan"})"; }
+std::string reply(const std::string& entries) {
+  return R"({"layers": [)" + entries + R"(], "summary": "a plan"})";
+}
 
 bool any_contains(const std::vector<std::string>& messages, const std::string& part) {
   for (const auto& message : messages)
@@ -51,7 +53,8 @@ TEST_CASE("the JSON object is found bare, in a code fence, or inside prose, and 
   CHECK(extract_json_object(json).value()["summary"] == "a plan");
   CHECK(extract_json_object("Here is the plan:\n```json\n" + json + "\n```\nGood luck!").value()["summary"] ==
         "a plan");
-  CHECK(extract_json_object("Sure! The plan {as requested} is " + json + " -- enjoy").value()["summary"] == "a plan");
+  CHECK(extract_json_object("Sure! The plan {as requested} is " + json + " -- enjoy").value()["summary"] ==
+        "a plan");
   auto cut = extract_json_object(json.substr(0, json.size() / 2));
   REQUIRE_FALSE(cut.is_ok());
   CHECK(cut.status().message().find("cut off") != std::string::npos);
@@ -63,7 +66,8 @@ TEST_CASE("the JSON object is found bare, in a code fence, or inside prose, and 
 
 TEST_CASE("an accepted prune reply becomes the canonical plan the pruning agent reads") {
   auto checked = check_reply_text(
-      reply(entry("layer1.0.conv1", "prune", "0.3") + "," + entry("layer2.0.conv1", "prune", "0")), resnet_rules());
+      reply(entry("layer1.0.conv1", "prune", "0.3") + "," + entry("layer2.0.conv1", "prune", "0")),
+      resnet_rules());
   REQUIRE_MESSAGE(checked.ok(), checked.errors.front());
   CHECK(checked.notes.empty());
   CHECK(checked.plan["summary"] == "a plan");
@@ -83,7 +87,8 @@ TEST_CASE("a layer that is no prunable group is refused with the closest names, 
   auto checked = check_reply_text(
       reply(entry("layer1.0.conv", "prune", "0.3") + "," + entry("conv1", "prune", "0.2")), resnet_rules());
   REQUIRE_FALSE(checked.ok());
-  CHECK(any_contains(checked.errors, R"(no prunable group is named "layer1.0.conv"; did you mean "layer1.0.conv1")"));
+  CHECK(any_contains(checked.errors,
+                     R"(no prunable group is named "layer1.0.conv"; did you mean "layer1.0.conv1")"));
   CHECK(any_contains(checked.errors, "config excludes this group"));
 }
 
@@ -100,32 +105,37 @@ TEST_CASE("a ratio above the cap is clamped and recorded; a negative or missing 
 
 TEST_CASE("duplicates, actions outside the task and schema violations are each refused by name") {
   auto twice = check_reply_text(
-      reply(entry("layer1.0.conv1", "prune", "0.3") + "," + entry("layer1.0.conv1", "prune", "0.2")), resnet_rules());
+      reply(entry("layer1.0.conv1", "prune", "0.3") + "," + entry("layer1.0.conv1", "prune", "0.2")),
+      resnet_rules());
   CHECK(any_contains(twice.errors, "appears twice"));
-  auto quantize = check_reply_text(reply(entry("fc", "quantize", "null", R"("int8_dynamic")")), resnet_rules());
+  auto quantize =
+      check_reply_text(reply(entry("fc", "quantize", "null", R"("int8_dynamic")")), resnet_rules());
   CHECK(any_contains(quantize.errors, "not allowed for task 'prune'"));
   auto extra = check_reply_text(R"({"layers": [{"layer": "layer1.0.conv1", "action": "prune", "ratio": 0.2,
                                     "scheme": null, "reason": "r", "confidence": 0.9}], "summary": "s"})",
                                 resnet_rules());
   CHECK(any_contains(extra.errors, R"(unknown field "confidence")"));
-  auto missing = check_reply_text(R"({"layers": [{"layer": "layer1.0.conv1", "action": "prune", "ratio": 0.2}],
+  auto missing =
+      check_reply_text(R"({"layers": [{"layer": "layer1.0.conv1", "action": "prune", "ratio": 0.2}],
                                       "summary": "s"})",
-                                  resnet_rules());
+                       resnet_rules());
   CHECK(any_contains(missing.errors, "missing field 'scheme'"));
-  CHECK(any_contains(check_reply_text(R"({"layers": {}, "summary": "s"})", resnet_rules()).errors, "'layers' must be"));
+  CHECK(any_contains(check_reply_text(R"({"layers": {}, "summary": "s"})", resnet_rules()).errors,
+                     "'layers' must be"));
 }
 
 TEST_CASE("task both takes prune and quantize entries for the same layer and writes both sections") {
   auto checked = check_reply_text(reply(entry("layer2.0.conv2", "prune", "0.25") + "," +
-                                        entry("layer2.0.conv2", "quantize", "null", R"("int8_static")") + "," +
-                                        entry("fc", "quantize", "null", R"("int8_dynamic")")),
+                                        entry("layer2.0.conv2", "quantize", "null", R"("int8_static")") +
+                                        "," + entry("fc", "quantize", "null", R"("int8_dynamic")")),
                                   resnet_rules("both"));
   REQUIRE_MESSAGE(checked.ok(), checked.errors.front());
   CHECK(checked.plan["quantization"]["default"] == "none");
   CHECK(checked.plan["quantization"]["layers"]["fc"]["scheme"] == "int8_dynamic");
   CHECK(checked.plan["quantization"]["layers"]["layer2.0.conv2"]["scheme"] == "int8_static");
   CHECK(checked.plan["pruning"]["layers"]["layer2.0.conv2"]["ratio"].get<double>() == doctest::Approx(0.25));
-  auto bad_scheme = check_reply_text(reply(entry("fc", "quantize", "null", R"("int4")")), resnet_rules("quantize"));
+  auto bad_scheme =
+      check_reply_text(reply(entry("fc", "quantize", "null", R"("int4")")), resnet_rules("quantize"));
   CHECK(any_contains(bad_scheme.errors, "is not one of int8_dynamic"));
 }
 
@@ -138,7 +148,8 @@ TEST_CASE("the reply schema is OpenAI strict: every object closed and every prop
     for (auto it = (*object)["properties"].begin(); it != (*object)["properties"].end(); ++it)
       CHECK(std::find(required.begin(), required.end(), it.key()) != required.end());
   }
-  CHECK(profagent::agents::reply_schema("prune")["properties"]["layers"]["items"]["properties"]["action"]["enum"] ==
+  CHECK(profagent::agents::reply_schema(
+            "prune")["properties"]["layers"]["items"]["properties"]["action"]["enum"] ==
         Json::array({"prune"}));
 }
 
