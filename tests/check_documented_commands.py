@@ -58,6 +58,7 @@ VALIDATE_ONLY = [
 # through the same code. The documented flags come first, so a command's own --set still shows.
 APPEND_WHEN_RUN = [
     (r"workflows/prune\.yaml", "--set limit=1000 --set repeats=5"),
+    (r"workflows/analyze\.yaml", "--set limit=1000 --set repeats=5"),
 ]
 
 TIMEOUT_S = 300

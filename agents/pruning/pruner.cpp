@@ -100,40 +100,80 @@ double reduction_of(std::int64_t before, std::int64_t after) {
   return before > 0 ? 1.0 - static_cast<double>(after) / static_cast<double>(before) : 0.0;
 }
 
-// The smallest global ratio whose estimated MAC reduction reaches `target` (bisection: the reduction
-// grows with the ratio, in steps when round_to > 1). Each step is one choose_units, no apply.
-Result<double> search_ratio(const tk::DependencyGraph& graph, tk::PruneOptions options, const MacEstimator& macs,
-                            double target, Json& steps, const PruningHooks& hooks) {
-  constexpr double kMaxRatio = 0.95;
+// What the MAC-target search varies: one global ratio, or, with a plan, one factor that scales every
+// ratio of the plan (its layers and its global ratio), so the plan's relative allocation is kept and
+// only its size is searched — the same search a uniform ratio goes through.
+struct SearchVariable {
+  std::string name;  // "ratio" or "scale"
+  double upper = 0.0;  // the reduction grows with the variable up to here
+  std::function<void(double, tk::PruneOptions&)> set;
+};
+
+constexpr double kMaxSearchRatio = 0.95;
+
+SearchVariable global_ratio_variable() {
+  return {"ratio", kMaxSearchRatio, [](double ratio, tk::PruneOptions& options) { options.ratio = ratio; }};
+}
+
+// Every plan ratio times `scale`, capped at kMaxSearchRatio; the upper end is where the smallest
+// non-zero plan ratio reaches the cap (every ratio capped: the most the plan can remove).
+Result<SearchVariable> plan_scale_variable(const tk::PruneOptions& planned) {
+  double smallest = planned.ratio > 0.0 ? planned.ratio : 1.0;
+  for (const auto& [layer, ratio] : planned.layer_ratios)
+    if (ratio > 0.0) smallest = std::min(smallest, ratio);
+  if (planned.ratio <= 0.0 && std::none_of(planned.layer_ratios.begin(), planned.layer_ratios.end(),
+                                           [](const auto& entry) { return entry.second > 0.0; })) {
+    return Status(ErrorCode::kInvalidArgument,
+                  "a MAC target scales the plan's ratios, but every ratio of the plan is 0 (nothing to scale)");
+  }
+  const std::map<std::string, double> layers = planned.layer_ratios;
+  const double global = planned.ratio;
+  return SearchVariable{"scale", kMaxSearchRatio / smallest, [layers, global](double scale, tk::PruneOptions& options) {
+                          for (const auto& [layer, ratio] : layers)
+                            options.layer_ratios[layer] = std::min(kMaxSearchRatio, scale * ratio);
+                          options.ratio = std::min(kMaxSearchRatio, scale * global);
+                        }};
+}
+
+// The smallest value of `variable` whose estimated MAC reduction reaches `target` (bisection: the
+// reduction grows with it, in steps when round_to > 1). Each step is one choose_units, no apply.
+// `options` are left as the value found sets them.
+Result<double> search_target(const tk::DependencyGraph& graph, tk::PruneOptions& options,
+                             const SearchVariable& variable, const MacEstimator& macs, double target, Json& steps,
+                             const PruningHooks& hooks) {
   constexpr int kSteps = 24;
-  auto reduction_at = [&](double ratio) -> Result<double> {
-    options.ratio = ratio;
+  auto reduction_at = [&](double value) -> Result<double> {
+    variable.set(value, options);
     PROFAGENT_ASSIGN_OR_RETURN(auto decisions, tk::choose_units(graph, options));
     const double reduction = reduction_of(macs.total(), macs.estimate(graph, decisions));
-    steps.push_back(Json{{"ratio", ratio}, {"estimated_reduction", reduction}});
+    steps.push_back(Json{{variable.name, value}, {"estimated_reduction", reduction}});
     return reduction;
   };
-  PROFAGENT_ASSIGN_OR_RETURN(double most, reduction_at(kMaxRatio));
+  PROFAGENT_ASSIGN_OR_RETURN(double most, reduction_at(variable.upper));
   if (most < target) {
     return Status(ErrorCode::kInvalidArgument,
-                  "macs_reduction " + std::to_string(target) + " cannot be reached: removing " +
-                      std::to_string(kMaxRatio) + " of every prunable group's units removes only " +
-                      std::to_string(most) + " of the MACs (frozen and ignored layers keep the rest)");
+                  "macs_reduction " + std::to_string(target) + " cannot be reached: removing up to " +
+                      std::to_string(kMaxSearchRatio) + " of " +
+                      (variable.name == "ratio" ? "every prunable group's" : "the planned groups'") +
+                      " units removes only " + std::to_string(most) +
+                      " of the MACs (frozen and ignored layers keep the rest)");
   }
-  double lo = 0.0, hi = kMaxRatio;
-  for (int step = 0; step < kSteps && hi - lo > 1e-4; ++step) {
+  double lo = 0.0, hi = variable.upper;
+  for (int step = 0; step < kSteps && hi - lo > 1e-4 * variable.upper; ++step) {
     if (hooks.cancelled && hooks.cancelled()) return cancelled_status("pruning", "while searching the MAC target");
     if (hooks.progress) hooks.progress("search", step + 1, kSteps);
     const double mid = 0.5 * (lo + hi);
     PROFAGENT_ASSIGN_OR_RETURN(double reduction, reduction_at(mid));
     (reduction >= target ? hi : lo) = mid;
   }
+  variable.set(hi, options);
   return hi;
 }
 
 struct Attempt {
   tk::PruneResult result;
   double ratio = 0.0;
+  std::optional<double> scale;  // the factor on the plan's ratios (a MAC target with a plan)
   double estimated_reduction = 0.0;
 };
 
@@ -170,7 +210,8 @@ const OptionsSchema<PruningOptions>& pruning_options_schema() {
         .min(0.0)
         .max(0.95)
         .describe("share of the model's MACs to remove (0.2: 20% fewer); the global ratio is searched to reach "
-                  "at least this, and `ratio` is ignored");
+                  "at least this, and `ratio` is ignored; with a plan that names layers, one factor on every plan "
+                  "ratio is searched instead (the plan's allocation kept, its size scaled)");
     s.field("macs_tolerance", &O::macs_tolerance)
         .min(0.0)
         .describe("how far the measured MAC reduction may be from the estimate before the search is corrected");
@@ -338,8 +379,13 @@ Result<PruningOutcome> run_pruning(const PruningRequest& request, const PruningO
       }
       MacEstimator estimator(*session->before(), graph.module());
       if (options.macs_reduction && !request.replay) {
-        PROFAGENT_ASSIGN_OR_RETURN(chosen.ratio,
-                                   search_ratio(graph, chosen, estimator, target_estimate, *search_steps, hooks));
+        SearchVariable variable = global_ratio_variable();
+        if (request.plan && !request.plan->layers.empty()) {
+          PROFAGENT_ASSIGN_OR_RETURN(variable, plan_scale_variable(chosen));
+        }
+        PROFAGENT_ASSIGN_OR_RETURN(double found, search_target(graph, chosen, variable, estimator, target_estimate,
+                                                               *search_steps, hooks));
+        if (variable.name == "scale") out.scale = found;
       }
       if (hooks.cancelled && hooks.cancelled()) return cancelled_status("pruning", "before choosing units");
       PROFAGENT_ASSIGN_OR_RETURN(std::vector<tk::GroupDecision> decisions, tk::choose_units(graph, chosen));
@@ -376,12 +422,14 @@ Result<PruningOutcome> run_pruning(const PruningRequest& request, const PruningO
     const double error = current.estimated_reduction - measured;
     log.info("MAC target {:.3f}: ratio {:.4f} removes {:.4f} of the MACs (estimated {:.4f})", target, current.ratio,
              measured, current.estimated_reduction);
-    rounds.push_back(Json{{"aim", aim},
+    Json round_json{{"aim", aim},
                           {"ratio", current.ratio},
                           {"estimated_reduction", current.estimated_reduction},
                           {"measured_reduction", measured},
                           {"choices", steps.size()},
-                          {"steps", std::move(steps)}});
+                          {"steps", std::move(steps)}};
+    if (current.scale) round_json["plan_scale"] = *current.scale;
+    rounds.push_back(std::move(round_json));
     const bool closer = !best || std::abs(measured - target) <
                                      std::abs(reduction_of(best->result.macs_before, best->result.macs_after) - target);
     if (closer) best = std::move(current);

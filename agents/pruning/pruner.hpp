@@ -33,7 +33,8 @@ namespace profagent::agents {
 
 struct PruningOptions {
   double ratio = 0.2;  // share of every group's units to remove (unless a plan or a MAC target decides)
-  // Share of the model's MACs to remove (0.2: 20% fewer); the global ratio is searched to reach it.
+  // Share of the model's MACs to remove (0.2: 20% fewer); the global ratio is searched to reach it, or,
+  // with a plan that names layers, one factor by which every plan ratio is multiplied (capped at 0.95).
   std::optional<double> macs_reduction;
   double macs_tolerance = 0.005;  // how far the measured reduction may land from the target
   std::string criterion = "l1";   // importance provider id
