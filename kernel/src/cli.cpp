@@ -1,6 +1,7 @@
 #include "profagent/kernel/cli.hpp"
 
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 
@@ -8,6 +9,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <iostream>
+#include <mutex>
 
 #include "profagent/fs.hpp"
 #include "profagent/kernel/executor.hpp"
@@ -20,7 +22,9 @@
 #include "profagent/plugin.hpp"
 #include "profagent/text.hpp"
 #include "profagent/version.hpp"
+#include "llm_readiness.hpp"
 #include "plan_printer.hpp"
+#include "secret_redaction.hpp"
 
 namespace profagent::kernel {
 
@@ -53,9 +57,30 @@ void setup_console_logger(spdlog::level::level_enum level) {
 }
 
 // From the run on, every log line also goes to <run>/logs/run.log, at debug level.
-void add_run_log(const fs::path& file) {
-  auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(file.string(), false);
-  sink->set_pattern("%Y-%m-%dT%H:%M:%S.%e [%l] %v");
+// The run log: a file sink whose messages have the run's secret values replaced before they are
+// written (nothing should log a key; this makes sure a mistake does not reach the run directory).
+class ScrubbingFileSink : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  ScrubbingFileSink(const fs::path& file, SecretRedactor redactor)
+      : file_(file.string(), false), redactor_(std::move(redactor)) {
+    file_.set_pattern("%Y-%m-%dT%H:%M:%S.%e [%l] %v");
+  }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& message) override {
+    const std::string text = redactor_.text(std::string(message.payload.data(), message.payload.size()));
+    spdlog::details::log_msg scrubbed(message.time, message.source, message.logger_name, message.level, text);
+    file_.log(scrubbed);
+  }
+  void flush_() override { file_.flush(); }
+
+ private:
+  spdlog::sinks::basic_file_sink_st file_;
+  SecretRedactor redactor_;
+};
+
+void add_run_log(const fs::path& file, const SecretRedactor& redactor) {
+  auto sink = std::make_shared<ScrubbingFileSink>(file, redactor);
   sink->set_level(spdlog::level::debug);
   logger_ptr()->sinks().push_back(sink);
 }
@@ -224,6 +249,12 @@ Result<Prepared> prepare_workflow(const Options& options, const std::string& run
       *exit_code = kExitInvalid;
       return !run ? run.status() : text.status();
     }
+    for (const auto& name : run->value("redacted_sets", Json::array())) {
+      *exit_code = kExitInvalid;
+      return Status(ErrorCode::kInvalidArgument,
+                    "--set " + name.get<std::string>() + " held a secret, which run.json does not keep: this run " +
+                        "cannot be resumed; start it again (pass secrets through api_key_env, not --set)");
+    }
     for (const auto& pair : (*run)["sets"]) prepared.sets.emplace_back(pair[0].get<std::string>(), pair[1].get<std::string>());
     std::string file = (*run)["workflow_file"].get<std::string>();
     if (!options.workflow.empty()) {
@@ -303,13 +334,22 @@ int execute(const Options& options, Workflow workflow, const std::vector<std::pa
     print_error(opened.to_string());
     return kExitInvalid;
   }
-  add_run_log(store.log_file());
+  // Secrets (docs/llm_backends.md, "Secrets"): never in a run file or the run log.
+  const SecretRedactor redactor(workflow);
+  store.set_scrub([redactor](std::string text) { return redactor.text(std::move(text)); });
+  add_run_log(store.log_file(), redactor);
   if (!resuming) {
     Json sets_json = Json::array();
-    for (const auto& [key, value] : sets) sets_json.push_back({key, value});
+    Json redacted_sets = Json::array();
+    for (const auto& [key, value] : sets) {
+      const bool secret = redactor.redacts_set(key, value);
+      sets_json.push_back({key, secret ? std::string(kRedacted) : value});
+      if (secret) redacted_sets.push_back(key);
+    }
     Json run = {{"workflow_file", fs::absolute(workflow.file).string()},
                 {"sets", sets_json},
                 {"profagent_version", kSdkVersion}};
+    if (!redacted_sets.empty()) run["redacted_sets"] = redacted_sets;
     Status saved = store.write_text("workflow.yaml", workflow.source_text);
     if (saved) saved = store.write_json("run.json", run);
     if (!saved) {
@@ -318,7 +358,7 @@ int execute(const Options& options, Workflow workflow, const std::vector<std::pa
     }
   }
   Status saved = store.write_json("resolved.json", {{"name", workflow.name},
-                                                     {"vars", workflow.vars},
+                                                     {"vars", redactor.vars(workflow.vars)},
                                                      {"resources", redacted_resources(workflow, registry)},
                                                      {"stages", redacted_stages(workflow.stages, workflow, registry)}});
   if (!saved) log().warn("could not write resolved.json: {}", saved.to_string());
@@ -399,6 +439,13 @@ int run_with_options(const Options& options) {
   if (options.plan) {
     std::printf("%s", format_plan(workflow, registry).c_str());
     return kExitOk;
+  }
+  // A backend that cannot be called (its key's variable unset) stops the run before any stage, and
+  // before a run directory exists.
+  Status ready = check_llm_backends_ready(workflow, registry);
+  if (!ready) {
+    print_error(SecretRedactor(workflow).text(ready.to_string()));
+    return kExitInvalid;
   }
   return execute(options, std::move(workflow), prepared->sets, registry, run_dir);
 }
