@@ -87,17 +87,13 @@ TEST_CASE("a run with the openai backend leaves the API key in no file of the ru
 
 TEST_CASE("without the key, --validate passes and the run exits 2 naming the variable before any stage") {
   TempDir dir("llm_run_nokey");
-  std::ofstream(dir.path() / "wf.yaml") << workflow_text();
   unsetenv("PROFAGENT_RUN_TEST_KEY");
-  const std::string wf = "'" + (dir.path() / "wf.yaml").string() + "'";
-  // ${env:...} without a default needs the variable even to validate: this workflow's copied_key var.
-  setenv("PROFAGENT_RUN_TEST_KEY", "", 1);
-  unsetenv("PROFAGENT_RUN_TEST_KEY");
-  std::ofstream(dir.path() / "wf.yaml") << "";
+  // ${env:NAME} without a default is an error when NAME is unset, so the copied var gets one here.
   std::string text = workflow_text();
-  text.replace(text.find("${env:PROFAGENT_RUN_TEST_KEY}"), std::string("${env:PROFAGENT_RUN_TEST_KEY}").size(),
-               "${env:PROFAGENT_RUN_TEST_KEY:-}");
-  std::ofstream(dir.path() / "wf.yaml", std::ios::trunc) << text;
+  const std::string copied = "${env:PROFAGENT_RUN_TEST_KEY}";
+  text.replace(text.find(copied), copied.size(), "${env:PROFAGENT_RUN_TEST_KEY:-}");
+  std::ofstream(dir.path() / "wf.yaml") << text;
+  const std::string wf = "'" + (dir.path() / "wf.yaml").string() + "'";
   Ran validated = run(wf + " --validate", dir.path() / "validate.txt");
   CHECK_MESSAGE(validated.exit_code == 0, validated.output);
   const fs::path run_dir = dir.path() / "run";
