@@ -3,6 +3,7 @@
 #include "http_backend.hpp"
 
 #include <cstdlib>
+#include <map>
 
 #include "http_client.hpp"
 #include "profagent/fs.hpp"

@@ -1,6 +1,7 @@
 #pragma once
 // Small readers the vendor adapters share: the body as JSON, values at a path (absent or mistyped:
 // empty), a short excerpt of a body for errors, base URL + path.
+#include <cstdint>
 #include <initializer_list>
 #include <string>
 

@@ -13,9 +13,12 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <optional>
+#include <type_traits>
 
 namespace profagent::http {
 
@@ -167,7 +170,10 @@ class Exchange {
   template <class Stream>
   Attempt over(Stream& stream, const tcp::resolver::results_type& endpoints, SSL* tls) {
     auto& socket = beast::get_lowest_layer(stream);
-    auto abort = [&socket] { socket.socket().close(); };
+    auto abort = [&socket] {
+      boost::system::error_code ignored;
+      socket.socket().close(ignored);
+    };
     bool done = false;
     boost::system::error_code ec;
     socket.async_connect(endpoints, [&](boost::system::error_code e, const tcp::endpoint&) {
