@@ -46,9 +46,51 @@ struct Options {
   bool version = false;
 };
 
+// The run's secret values (docs/llm_backends.md, "Secrets"), known once the workflow is: every log
+// line, on the console and in the run log, and every error printed has them replaced. Nothing should
+// log a key; this makes sure a mistake does not show it.
+class RedactorSlot {
+ public:
+  void set(SecretRedactor redactor) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    redactor_ = std::move(redactor);
+  }
+  std::string text(std::string text) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return redactor_.text(std::move(text));
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  SecretRedactor redactor_;
+};
+
+RedactorSlot& secrets() {
+  static RedactorSlot slot;
+  return slot;
+}
+
+// A sink that passes each message, scrubbed, to the sink it wraps (which formats and writes it).
+class ScrubbingSink : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  explicit ScrubbingSink(std::shared_ptr<spdlog::sinks::sink> inner) : inner_(std::move(inner)) {}
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& message) override {
+    const std::string text = secrets().text(std::string(message.payload.data(), message.payload.size()));
+    spdlog::details::log_msg scrubbed(message.time, message.source, message.logger_name, message.level, text);
+    inner_->log(scrubbed);
+  }
+  void flush_() override { inner_->flush(); }
+
+ private:
+  std::shared_ptr<spdlog::sinks::sink> inner_;
+};
+
 void setup_console_logger(spdlog::level::level_enum level) {
-  auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
-  sink->set_pattern("%^[%l]%$ %v");
+  auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+  console->set_pattern("%^[%l]%$ %v");
+  auto sink = std::make_shared<ScrubbingSink>(console);
   sink->set_level(level);
   auto logger = std::make_shared<spdlog::logger>("profagent", sink);
   logger->set_level(spdlog::level::trace);
@@ -57,35 +99,15 @@ void setup_console_logger(spdlog::level::level_enum level) {
 }
 
 // From the run on, every log line also goes to <run>/logs/run.log, at debug level.
-// The run log: a file sink whose messages have the run's secret values replaced before they are
-// written (nothing should log a key; this makes sure a mistake does not reach the run directory).
-class ScrubbingFileSink : public spdlog::sinks::base_sink<std::mutex> {
- public:
-  ScrubbingFileSink(const fs::path& file, SecretRedactor redactor)
-      : file_(file.string(), false), redactor_(std::move(redactor)) {
-    file_.set_pattern("%Y-%m-%dT%H:%M:%S.%e [%l] %v");
-  }
-
- protected:
-  void sink_it_(const spdlog::details::log_msg& message) override {
-    const std::string text = redactor_.text(std::string(message.payload.data(), message.payload.size()));
-    spdlog::details::log_msg scrubbed(message.time, message.source, message.logger_name, message.level, text);
-    file_.log(scrubbed);
-  }
-  void flush_() override { file_.flush(); }
-
- private:
-  spdlog::sinks::basic_file_sink_st file_;
-  SecretRedactor redactor_;
-};
-
-void add_run_log(const fs::path& file, const SecretRedactor& redactor) {
-  auto sink = std::make_shared<ScrubbingFileSink>(file, redactor);
+void add_run_log(const fs::path& file) {
+  auto writer = std::make_shared<spdlog::sinks::basic_file_sink_mt>(file.string(), false);
+  writer->set_pattern("%Y-%m-%dT%H:%M:%S.%e [%l] %v");
+  auto sink = std::make_shared<ScrubbingSink>(writer);
   sink->set_level(spdlog::level::debug);
   logger_ptr()->sinks().push_back(sink);
 }
 
-void print_error(const std::string& text) { std::cerr << "error: " << text << "\n"; }
+void print_error(const std::string& text) { std::cerr << "error: " << secrets().text(text) << "\n"; }
 
 Result<std::vector<std::pair<std::string, std::string>>> parse_sets(const std::vector<std::string>& sets) {
   std::vector<std::pair<std::string, std::string>> out;
@@ -336,8 +358,9 @@ int execute(const Options& options, Workflow workflow, const std::vector<std::pa
   }
   // Secrets (docs/llm_backends.md, "Secrets"): never in a run file or the run log.
   const SecretRedactor redactor(workflow);
+  secrets().set(redactor);
   store.set_scrub([redactor](std::string text) { return redactor.text(std::move(text)); });
-  add_run_log(store.log_file(), redactor);
+  add_run_log(store.log_file());
   if (!resuming) {
     Json sets_json = Json::array();
     Json redacted_sets = Json::array();
@@ -425,6 +448,7 @@ int run_with_options(const Options& options) {
     if (!prepared) return exit_code == kExitOk ? kExitInvalid : exit_code;
   }
   Workflow& workflow = prepared->workflow;
+  secrets().set(SecretRedactor(workflow));  // from here on, no log line or error shows a key
 
   if (!load_plugins(manager, registry, options, workflow.plugin_paths)) {
     std::cerr << "not running: fix or remove the refused plugin(s) above (see profagent-run --list-plugins)\n";
@@ -444,7 +468,7 @@ int run_with_options(const Options& options) {
   // before a run directory exists.
   Status ready = check_llm_backends_ready(workflow, registry);
   if (!ready) {
-    print_error(SecretRedactor(workflow).text(ready.to_string()));
+    print_error(ready.to_string());
     return kExitInvalid;
   }
   return execute(options, std::move(workflow), prepared->sets, registry, run_dir);

@@ -173,8 +173,8 @@ TEST_CASE("anthropic: stop_reason max_tokens is a truncated reply") {
 
 TEST_CASE("anthropic: 529 overloaded is retried") {
   KeyInEnvironment key;
-  VendorServer server({{{"status", 529}, {"json", {{"type", "error"}, {"error", {{"type", "overloaded_error"}, {"message", "Overloaded"}}}}}}},
-                       {{"anthropic", {{"tool_input", {{"summary", "ok"}}}}}}});
+  VendorServer server({{{"status", 529}, {"json", {{"type", "error"}, {"error", {{"type", "overloaded_error"}, {"message", "Overloaded"}}}}}},
+                       {{"anthropic", {{"tool_input", {{"summary", "ok"}}}}}});
   auto reply = make_backend("anthropic", {{"base_url", server.base_url()}, {"api_key_env", "PROFAGENT_TEST_LLM_KEY"},
                                           {"backoff_initial", 0.05}})
                    ->complete(plan_request());
@@ -246,6 +246,18 @@ TEST_CASE("a 50 MB response is refused at the size cap, not retried") {
   CHECK(server.requests().size() == 1);
 }
 
+TEST_CASE("a 50 MB chunked response (no Content-Length) is cut at the size cap while it is read") {
+  KeyInEnvironment key;
+  VendorServer server({{{"action", "big"}, {"size", 50 << 20}, {"chunked", true}}});
+  Json config = openai_config(server);
+  config["max_response_bytes"] = 1 << 20;
+  auto reply = make_backend("openai", config)->complete(plan_request());
+  REQUIRE_FALSE(reply.is_ok());
+  MESSAGE(reply.status().to_string());
+  CHECK(contains(reply.status().message(), "larger than max_response_bytes (1048576 bytes): refused"));
+  CHECK(server.requests().size() == 1);
+}
+
 TEST_CASE("TLS with a test CA: the valid certificate is accepted, a wrong host name and an expired one are refused") {
   KeyInEnvironment key;
   TempDir certs("llm_certs");
@@ -301,10 +313,14 @@ TEST_CASE("cancellation aborts a call in flight") {
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     stop = true;
   });
+  Json config = openai_config(server);
+  config["read_timeout"] = 3;  // without cancellation the call would end here, 3 s in
+  config["total_timeout"] = 3;
   const auto start = std::chrono::steady_clock::now();
-  auto reply = make_backend("openai", openai_config(server))->complete(request);
+  auto reply = make_backend("openai", config)->complete(request);
   const double seconds = seconds_since(start);
   user.join();
+  MESSAGE(reply.status().to_string() << " after " << seconds << " s");
   REQUIRE_FALSE(reply.is_ok());
   CHECK(reply.status().code() == ErrorCode::kCancelled);
   CHECK(seconds < 0.8);
@@ -319,7 +335,7 @@ TEST_CASE("replay: a cassette recorded against the server replays the same reply
     KeyInEnvironment key;
     VendorServer server({{{"status", 500}}, openai_reply("{\"summary\": \"recorded\"}")});
     Json config = openai_config(server);
-    base_url = config["base_url"];
+    base_url = config["base_url"].get<std::string>();
     config["mode"] = "record";
     config["cassette"] = cassette.string();
     auto reply = make_backend("replay", config)->complete(plan_request());

@@ -3,12 +3,17 @@
 // a file of the run directory or the log (vars, --set, resolved.json, run.json, report, artifacts),
 // a missing key stops the run before any stage with exit 2 naming the variable, --validate needs no key.
 #include <doctest/doctest.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "profagent/fs.hpp"
 #include "test_support.hpp"
@@ -66,7 +71,7 @@ TEST_CASE("a run with the openai backend leaves the API key in no file of the ru
     ++files;
     auto text = read_file(entry.path());
     REQUIRE(text.is_ok());
-    CHECK_MESSAGE(!contains(text.value(), kKey), entry.path().string() + " holds the key");
+    CHECK_MESSAGE(!contains(text.value(), kKey), (entry.path().string() + " holds the key"));
   }
   MESSAGE(files << " files of the run directory searched");
   CHECK(files >= 6);
@@ -102,6 +107,47 @@ TEST_CASE("without the key, --validate passes and the run exits 2 naming the var
   CHECK(contains(ran.output, "PROFAGENT_RUN_TEST_KEY is not set"));
   CHECK(contains(ran.output, "stage 'ask'"));
   CHECK_FALSE(fs::exists(run_dir / "stages"));
+}
+
+TEST_CASE("Ctrl-C during an LLM call in flight stops the run within a second (exit 130)") {
+  TempDir dir("llm_run_sigint");
+  std::ofstream(dir.path() / "wf.yaml") << workflow_text();
+  VendorServer server({{{"action", "hang"}}});  // the call would wait for read_timeout (120 s)
+  setenv("PROFAGENT_RUN_TEST_KEY", kKey, 1);
+  const std::string wf = (dir.path() / "wf.yaml").string(), out = (dir.path() / "run").string();
+  const std::string set = "base_url=" + server.base_url() + "/v1", log = (dir.path() / "out.txt").string();
+  const pid_t pid = fork();
+  if (pid == 0) {
+    if (!freopen(log.c_str(), "w", stdout) || dup2(fileno(stdout), 2) < 0) _exit(126);
+    execl(PROFAGENT_RUN_EXE, PROFAGENT_RUN_EXE, wf.c_str(), "--output-dir", out.c_str(), "--set", set.c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  unsetenv("PROFAGENT_RUN_TEST_KEY");
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (server.requests().empty() && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  REQUIRE(server.requests().size() == 1);  // the call is in flight
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const auto interrupted = std::chrono::steady_clock::now();
+  kill(pid, SIGINT);
+  int status = 0;
+  double seconds = 0;
+  while (waitpid(pid, &status, WNOHANG) == 0) {
+    seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - interrupted).count();
+    if (seconds > 10) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  auto output = read_file(log);
+  MESSAGE("exit " << (WIFEXITED(status) ? WEXITSTATUS(status) : -1) << " " << seconds << " s after SIGINT: "
+                  << (output.is_ok() ? output.value() : ""));
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 130);
+  CHECK(seconds < 1.0);
 }
 
 }  // namespace profagent::test

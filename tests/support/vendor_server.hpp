@@ -8,6 +8,7 @@
 //
 //   VendorServer server({{"status", 500}}, {{"openai", {{"content", "{\"summary\": \"ok\"}"}}}});
 //   config["base_url"] = server.base_url();   // http://127.0.0.1:PORT
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -50,8 +51,15 @@ class VendorServer {
     const std::string log_path = (dir_.path() / "requests.jsonl").string();
     const std::string server = std::string(PROFAGENT_TEST_SOURCE_DIR) + "/support/vendor_server.py";
     const std::string cert = tls.cert.string(), key = tls.key.string();
+    const std::string errors = (dir_.path() / "server.err").string();
     pid_ = fork();
     if (pid_ == 0) {
+      // Its tracebacks (a client that hung up on purpose) go to a file, not into the test's output.
+      const int err = open(errors.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (err >= 0) {
+        dup2(err, 1);
+        dup2(err, 2);
+      }
       std::vector<const char*> argv = {"/usr/bin/python3", server.c_str(), "--script", script_path.c_str(),
                                        "--port-file", port_path.c_str(), "--log", log_path.c_str()};
       if (!cert.empty()) argv.insert(argv.end(), {"--cert", cert.c_str(), "--key", key.c_str()});
@@ -61,7 +69,11 @@ class VendorServer {
     }
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (!std::filesystem::exists(port_path)) {
-      if (std::chrono::steady_clock::now() > until) throw std::runtime_error("vendor_server.py did not start");
+      if (std::chrono::steady_clock::now() > until) {
+        std::stringstream said;
+        said << std::ifstream(errors).rdbuf();
+        throw std::runtime_error("vendor_server.py did not start: " + said.str());
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     std::ifstream(port_path) >> port_;
@@ -73,7 +85,9 @@ class VendorServer {
       waitpid(pid_, nullptr, 0);
     }
   }
-  VendorServer(const VendorServer&) = delete;
+  // Not copyable. Declared with a non-const reference so that a braced list of replies never looks
+  // like a VendorServer to copy (VendorServer server({{...}, {...}}) would be ambiguous otherwise).
+  VendorServer(VendorServer&) = delete;
   VendorServer& operator=(const VendorServer&) = delete;
 
   int port() const { return port_; }

@@ -12,7 +12,8 @@ Script: {"replies": [REPLY, ...]}. A REPLY is one of
   {"status": 429, "headers": {"Retry-After": "1"}, "body": "..." | "json": {...}}
   {"action": "hang"}                  never answers
   {"action": "drop"}                  headers announce 1000 bytes, 100 are sent, then the connection is closed
-  {"action": "big", "size": 52428800} a 200 with that many bytes of body
+  {"action": "big", "size": 52428800} a 200 with that many bytes of body (Content-Length announced;
+                                      "chunked": true sends it in 1 MiB chunks without one)
 plus "delay": seconds before answering. Every request is appended to the log as one JSON line
 {method, path, headers, body}; the chosen port is written to the port file once listening.
 """
@@ -91,17 +92,23 @@ class Handler(BaseHTTPRequestHandler):
             return
         if action == "big":
             size = reply.get("size", 50 << 20)
+            chunked = reply.get("chunked", False)
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(size))
+            if chunked:
+                self.send_header("Transfer-Encoding", "chunked")
+            else:
+                self.send_header("Content-Length", str(size))
             self.end_headers()
             block = b" " * (1 << 20)
             try:
                 sent = 0
                 while sent < size:
                     piece = block[: min(len(block), size - sent)]
-                    self.wfile.write(piece)
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
                     sent += len(piece)
+                if chunked:
+                    self.wfile.write(b"0\r\n\r\n")
             except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
                 pass
             return

@@ -43,12 +43,16 @@ Result<std::string> KeySource::read() const {
 
 void add_http_backend_fields(OptionsSchema<HttpBackendOptions>& s, const Vendor& vendor) {
   using O = HttpBackendOptions;
-  s.field_without_default("model", &O::model).default_value(vendor.default_model).describe("the model to ask");
-  s.field_without_default("base_url", &O::base_url)
-      .default_value(vendor.default_base_url)
+  // A vendor default of "" is no default: the key is absent from --describe's defaults and the
+  // member keeps "" (no key for ollama; the replay backend fills in its inner backend's).
+  auto with_default = [](ConfigFieldBuilder builder, const std::string& value) {
+    if (!value.empty()) builder.default_value(value);
+    return builder;
+  };
+  with_default(s.field_without_default("model", &O::model), vendor.default_model).describe("the model to ask");
+  with_default(s.field_without_default("base_url", &O::base_url), vendor.default_base_url)
       .describe("the server's base URL; plain http:// only to loopback unless allow_insecure_http");
-  s.field_without_default("api_key_env", &O::api_key_env)
-      .default_value(vendor.default_key_env)
+  with_default(s.field_without_default("api_key_env", &O::api_key_env), vendor.default_key_env)
       .describe("the environment variable holding the API key, read at call time (\"\": no key)");
   s.field_without_default("api_key_file", &O::api_key_file)
       .describe("a file holding the API key (its content, trimmed; wins over api_key_env)");

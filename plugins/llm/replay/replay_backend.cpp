@@ -23,6 +23,9 @@ class ReplayBackend : public profagent::llm::HttpLlmBackend {
   }
 };
 
+// api_key_env's default: the inner backend's variable (OPENAI_API_KEY, ANTHROPIC_API_KEY; none for ollama).
+constexpr const char* kInnersKeyEnv = "<inner's>";
+
 const profagent::OptionsSchema<HttpBackendOptions>& replay_schema() {
   static const profagent::OptionsSchema<HttpBackendOptions> schema = [] {
     using O = HttpBackendOptions;
@@ -37,9 +40,13 @@ const profagent::OptionsSchema<HttpBackendOptions>& replay_schema() {
     s.field("match", &O::match, profagent::ConfigType::kEnum)
         .choices({"sequence", "exact"})
         .describe("replay: the n-th request gets the n-th response (method and URL checked); exact: the body too");
-    // The inner backend's keys, with OpenAI's defaults; a recorded anthropic or ollama run names its
-    // base_url, model and api_key_env.
-    profagent::llm::add_http_backend_fields(s, profagent::llm::openai_vendor());
+    // The inner backend's keys. base_url, model and api_key_env default to the inner backend's
+    // (filled in by make_replay: the schema cannot know `inner` when it gives defaults).
+    profagent::llm::Vendor inner_defaults = profagent::llm::openai_vendor();
+    inner_defaults.default_base_url = "";
+    inner_defaults.default_model = "";
+    inner_defaults.default_key_env = kInnersKeyEnv;
+    profagent::llm::add_http_backend_fields(s, inner_defaults);
     profagent::llm::add_vendor_fields(s, profagent::llm::anthropic_vendor());
     profagent::llm::add_vendor_fields(s, profagent::llm::ollama_vendor());
     return s;
@@ -50,6 +57,11 @@ const profagent::OptionsSchema<HttpBackendOptions>& replay_schema() {
 Result<std::unique_ptr<profagent::Provider>> make_replay(HttpBackendOptions options) {
   const profagent::llm::Vendor* vendor = profagent::llm::find_vendor(options.inner);
   if (!vendor) return Status(ErrorCode::kInvalidArgument, "inner: no HTTP backend '" + options.inner + "'");
+  if (options.base_url.empty()) options.base_url = vendor->default_base_url;
+  if (options.model.empty()) options.model = vendor->default_model;
+  if (options.api_key_env == kInnersKeyEnv) options.api_key_env = vendor->default_key_env;
+  if (auto url = profagent::http::parse_url(options.base_url); !url)
+    return Status(ErrorCode::kInvalidArgument, "base_url: " + url.status().message());
   const bool replaying = options.mode == "replay";
   std::unique_ptr<profagent::http::Transport> transport;
   if (replaying) {

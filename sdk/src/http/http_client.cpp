@@ -80,9 +80,9 @@ std::string verify_failure(SSL* ssl) {
   return X509_verify_cert_error_string(result);
 }
 
-class Exchange {
+class AttemptRunner {
  public:
-  Exchange(const ClientOptions& options, const HttpRequest& request, const AttemptControl& control)
+  AttemptRunner(const ClientOptions& options, const HttpRequest& request, const AttemptControl& control)
       : options_(options), request_(request), control_(control), poller_(io_, control) {}
 
   Attempt run() {
@@ -174,6 +174,7 @@ class Exchange {
       boost::system::error_code ignored;
       socket.socket().close(ignored);
     };
+    (void)tls;  // read only on the TLS instantiation
     bool done = false;
     boost::system::error_code ec;
     socket.async_connect(endpoints, [&](boost::system::error_code e, const tcp::endpoint&) {
@@ -277,7 +278,7 @@ class Exchange {
 
 Attempt HttpClient::exchange(const HttpRequest& request, const AttemptControl& control) {
   try {
-    return Exchange(options_, request, control).run();
+    return AttemptRunner(options_, request, control).run();
   } catch (const std::exception& error) {  // Asio and Beast report some setup failures by throwing
     return Attempt::failure(FailureKind::kFatal, ErrorCode::kRuntime, std::string("HTTP client: ") + error.what());
   }

@@ -9,6 +9,8 @@
 #include <random>
 #include <thread>
 
+#include <fmt/format.h>
+
 #include "profagent/log.hpp"
 
 namespace profagent::http {
@@ -87,8 +89,7 @@ Result<Exchange> send_with_retries(Transport& transport, const HttpRequest& requ
     if (asked) wait = *asked;  // the server knows best when it will take requests again
     const double left = deadline - seconds_now();
     if (wait >= left)
-      return give_up("a retry after " + std::to_string(static_cast<int>(std::ceil(wait))) +
-                     " s would pass total_timeout");
+      return give_up(fmt::format("a retry after {:.2f} s would pass total_timeout", wait));
     log().info("llm http: {}; retry {} of {} in {:.2f} s", why, attempt + 1, retry.max_retries, wait);
     if (retry.sleep && !wait_for(wait, cancelled))
       return Status(ErrorCode::kCancelled, "cancelled while waiting to retry");
