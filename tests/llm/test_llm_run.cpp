@@ -64,7 +64,12 @@ TEST_CASE("a run with the openai backend leaves the API key in no file of the ru
   auto requests = server.requests();
   REQUIRE(requests.size() == 2);
   CHECK(requests[1]["headers"]["Authorization"] == std::string("Bearer ") + kKey);
+  // The fixture logs its prompt, which holds the key (--set note): scrubbed on the console and in run.log.
+  CHECK(contains(ran.output, "llm_caller: asking 'plan ***'"));
   CHECK_FALSE(contains(ran.output, kKey));
+  auto run_log = read_file(run_dir / "logs" / "run.log");
+  REQUIRE(run_log.is_ok());
+  CHECK(contains(run_log.value(), "llm_caller: asking 'plan ***'"));
   int files = 0;
   for (const auto& entry : fs::recursive_directory_iterator(run_dir)) {
     if (!entry.is_regular_file()) continue;
