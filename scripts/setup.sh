@@ -11,6 +11,7 @@ PACKAGES=(
   libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev libssl-dev
   doctest-dev
   python3 python3-torch python3-torchvision    # exporting real torchvision models as fixtures
+  python3-cryptography                         # the LLM tests' TLS CA and certificates (tests/support/make_test_certs.py)
   dataset-fashion-mnist                        # real data for accuracy
   libstb-dev                                   # stb_image: JPEG/PNG decoding for ImageFolder datasets
 )

@@ -1,6 +1,7 @@
 #include "profagent/kernel/cli.hpp"
 
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 
@@ -8,6 +9,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <iostream>
+#include <mutex>
 
 #include "profagent/fs.hpp"
 #include "profagent/kernel/executor.hpp"
@@ -20,7 +22,9 @@
 #include "profagent/plugin.hpp"
 #include "profagent/text.hpp"
 #include "profagent/version.hpp"
+#include "llm_readiness.hpp"
 #include "plan_printer.hpp"
+#include "secret_redaction.hpp"
 
 namespace profagent::kernel {
 
@@ -42,9 +46,51 @@ struct Options {
   bool version = false;
 };
 
+// The run's secret values (docs/llm_backends.md, "Secrets"), known once the workflow is: every log
+// line, on the console and in the run log, and every error printed has them replaced. Nothing should
+// log a key; this makes sure a mistake does not show it.
+class RedactorSlot {
+ public:
+  void set(SecretRedactor redactor) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    redactor_ = std::move(redactor);
+  }
+  std::string text(std::string text) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return redactor_.text(std::move(text));
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  SecretRedactor redactor_;
+};
+
+RedactorSlot& secrets() {
+  static RedactorSlot slot;
+  return slot;
+}
+
+// A sink that passes each message, scrubbed, to the sink it wraps (which formats and writes it).
+class ScrubbingSink : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  explicit ScrubbingSink(std::shared_ptr<spdlog::sinks::sink> inner) : inner_(std::move(inner)) {}
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& message) override {
+    const std::string text = secrets().text(std::string(message.payload.data(), message.payload.size()));
+    spdlog::details::log_msg scrubbed(message.time, message.source, message.logger_name, message.level, text);
+    inner_->log(scrubbed);
+  }
+  void flush_() override { inner_->flush(); }
+
+ private:
+  std::shared_ptr<spdlog::sinks::sink> inner_;
+};
+
 void setup_console_logger(spdlog::level::level_enum level) {
-  auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
-  sink->set_pattern("%^[%l]%$ %v");
+  auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+  console->set_pattern("%^[%l]%$ %v");
+  auto sink = std::make_shared<ScrubbingSink>(console);
   sink->set_level(level);
   auto logger = std::make_shared<spdlog::logger>("profagent", sink);
   logger->set_level(spdlog::level::trace);
@@ -54,13 +100,14 @@ void setup_console_logger(spdlog::level::level_enum level) {
 
 // From the run on, every log line also goes to <run>/logs/run.log, at debug level.
 void add_run_log(const fs::path& file) {
-  auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(file.string(), false);
-  sink->set_pattern("%Y-%m-%dT%H:%M:%S.%e [%l] %v");
+  auto writer = std::make_shared<spdlog::sinks::basic_file_sink_mt>(file.string(), false);
+  writer->set_pattern("%Y-%m-%dT%H:%M:%S.%e [%l] %v");
+  auto sink = std::make_shared<ScrubbingSink>(writer);
   sink->set_level(spdlog::level::debug);
   logger_ptr()->sinks().push_back(sink);
 }
 
-void print_error(const std::string& text) { std::cerr << "error: " << text << "\n"; }
+void print_error(const std::string& text) { std::cerr << "error: " << secrets().text(text) << "\n"; }
 
 Result<std::vector<std::pair<std::string, std::string>>> parse_sets(const std::vector<std::string>& sets) {
   std::vector<std::pair<std::string, std::string>> out;
@@ -224,6 +271,12 @@ Result<Prepared> prepare_workflow(const Options& options, const std::string& run
       *exit_code = kExitInvalid;
       return !run ? run.status() : text.status();
     }
+    for (const auto& name : run->value("redacted_sets", Json::array())) {
+      *exit_code = kExitInvalid;
+      return Status(ErrorCode::kInvalidArgument,
+                    "--set " + name.get<std::string>() + " held a secret, which run.json does not keep: this run " +
+                        "cannot be resumed; start it again (pass secrets through api_key_env, not --set)");
+    }
     for (const auto& pair : (*run)["sets"]) prepared.sets.emplace_back(pair[0].get<std::string>(), pair[1].get<std::string>());
     std::string file = (*run)["workflow_file"].get<std::string>();
     if (!options.workflow.empty()) {
@@ -303,13 +356,23 @@ int execute(const Options& options, Workflow workflow, const std::vector<std::pa
     print_error(opened.to_string());
     return kExitInvalid;
   }
+  // Secrets (docs/llm_backends.md, "Secrets"): never in a run file or the run log.
+  const SecretRedactor redactor(workflow);
+  secrets().set(redactor);
+  store.set_scrub([redactor](std::string text) { return redactor.text(std::move(text)); });
   add_run_log(store.log_file());
   if (!resuming) {
     Json sets_json = Json::array();
-    for (const auto& [key, value] : sets) sets_json.push_back({key, value});
+    Json redacted_sets = Json::array();
+    for (const auto& [key, value] : sets) {
+      const bool secret = redactor.redacts_set(key, value);
+      sets_json.push_back({key, secret ? std::string(kRedacted) : value});
+      if (secret) redacted_sets.push_back(key);
+    }
     Json run = {{"workflow_file", fs::absolute(workflow.file).string()},
                 {"sets", sets_json},
                 {"profagent_version", kSdkVersion}};
+    if (!redacted_sets.empty()) run["redacted_sets"] = redacted_sets;
     Status saved = store.write_text("workflow.yaml", workflow.source_text);
     if (saved) saved = store.write_json("run.json", run);
     if (!saved) {
@@ -318,7 +381,7 @@ int execute(const Options& options, Workflow workflow, const std::vector<std::pa
     }
   }
   Status saved = store.write_json("resolved.json", {{"name", workflow.name},
-                                                     {"vars", workflow.vars},
+                                                     {"vars", redactor.vars(workflow.vars)},
                                                      {"resources", redacted_resources(workflow, registry)},
                                                      {"stages", redacted_stages(workflow.stages, workflow, registry)}});
   if (!saved) log().warn("could not write resolved.json: {}", saved.to_string());
@@ -385,6 +448,7 @@ int run_with_options(const Options& options) {
     if (!prepared) return exit_code == kExitOk ? kExitInvalid : exit_code;
   }
   Workflow& workflow = prepared->workflow;
+  secrets().set(SecretRedactor(workflow));  // from here on, no log line or error shows a key
 
   if (!load_plugins(manager, registry, options, workflow.plugin_paths)) {
     std::cerr << "not running: fix or remove the refused plugin(s) above (see profagent-run --list-plugins)\n";
@@ -399,6 +463,13 @@ int run_with_options(const Options& options) {
   if (options.plan) {
     std::printf("%s", format_plan(workflow, registry).c_str());
     return kExitOk;
+  }
+  // A backend that cannot be called (its key's variable unset) stops the run before any stage, and
+  // before a run directory exists.
+  Status ready = check_llm_backends_ready(workflow, registry);
+  if (!ready) {
+    print_error(ready.to_string());
+    return kExitInvalid;
   }
   return execute(options, std::move(workflow), prepared->sets, registry, run_dir);
 }

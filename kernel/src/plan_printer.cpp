@@ -1,5 +1,7 @@
 #include "plan_printer.hpp"
 
+#include "secret_redaction.hpp"
+
 #include "profagent/kernel/validator.hpp"
 
 namespace profagent::kernel {
@@ -47,7 +49,7 @@ void format_scope(const Workflow& workflow, const std::vector<StageSpec>& stages
 std::string format_plan(const Workflow& workflow, const Registry& registry) {
   std::string out = "workflow " + (workflow.name.empty() ? std::string("(unnamed)") : workflow.name) + " (" +
                      workflow.file + ")\n";
-  if (!workflow.vars.empty()) out += "vars: " + workflow.vars.dump() + "\n";
+  if (!workflow.vars.empty()) out += "vars: " + SecretRedactor(workflow).vars(workflow.vars).dump() + "\n";
   for (const auto& resource : workflow.resources) {
     Json shown = {{"provider", resource.interface}};
     const Json redacted = redacted_resource(resource, registry);

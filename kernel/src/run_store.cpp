@@ -32,11 +32,12 @@ Status RunStore::open_existing() {
 }
 
 Status RunStore::write_json(const std::string& relative_path, const Json& value) const {
-  return write_json_atomic(dir_ / relative_path, value);
+  if (!scrub_) return write_json_atomic(dir_ / relative_path, value);
+  return write_file_atomic(dir_ / relative_path, scrub_(value.dump(2)) + "\n");
 }
 
 Status RunStore::write_text(const std::string& relative_path, const std::string& text) const {
-  return write_file_atomic(dir_ / relative_path, text);
+  return write_file_atomic(dir_ / relative_path, scrub_ ? scrub_(text) : text);
 }
 
 Result<Json> RunStore::read_json(const std::string& relative_path) const {
@@ -59,7 +60,7 @@ Status RunStore::save_output(const std::string& stage_path, const std::string& p
 }
 
 Status RunStore::complete_stage(const std::string& stage_path, const Json& record) const {
-  return write_json_atomic(stage_dir(stage_path) / "stage.json", record);
+  return write_json(fs::relative(stage_dir(stage_path) / "stage.json", dir_).string(), record);
 }
 
 void RunStore::discard_stage_outputs(const std::string& stage_path) const {

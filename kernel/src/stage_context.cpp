@@ -1,5 +1,7 @@
 #include "stage_context.hpp"
 
+#include "provider_resolution.hpp"
+
 #include "profagent/kernel/interrupt.hpp"
 #include "profagent/log.hpp"
 #include "profagent/phases.hpp"
@@ -69,28 +71,7 @@ Json StageContext::phases_report() const {
 
 Result<std::unique_ptr<Provider>> StageContext::make_provider(const std::string& interface,
                                                               const std::string& provider_id, const Json& config) {
-  std::string id = provider_id;
-  Json merged = config.is_null() ? Json::object() : config;
-  // Named resources of the workflow (`resources:`, and `llm:` entries): the agent names the resource,
-  // the workflow says which provider and configuration it is; the agent's own keys win.
-  const ResourceSpec* resource = workflow_.find_resource(provider_id);
-  if (resource && resource->interface == interface) {
-    id = resource->provider_id;
-    Json base = resource->provider_config().value;
-    for (const auto& [key, value] : merged.items()) base[key] = value;
-    merged = std::move(base);
-  }
-  const ProviderFactory* factory = registry_.find_provider(interface, id);
-  if (!factory) {
-    std::string known;
-    for (const auto* p : registry_.providers_of(interface)) known += (known.empty() ? "" : ", ") + p->id;
-    return Status(ErrorCode::kNotFound, "no provider '" + id + "' of interface '" + interface + "' (known: " +
-                                            (known.empty() ? "none" : known) + ")");
-  }
-  auto resolved = factory->config.resolve(merged);
-  if (!resolved) return std::move(resolved).take_status().with_context("configuring provider '" + id + "'");
-  // The SDK's wrapper turns an exception of the provider's factory into a Status.
-  return profagent::make_provider(*factory, resolved.value());
+  return make_workflow_provider(workflow_, registry_, interface, provider_id, config);
 }
 
 Status StageContext::check_outputs_complete() const {

@@ -5,7 +5,7 @@
 # package:
 #   1. builds EXAMPLE_DIR (examples/out_of_tree_plugin, JSON only) with find_package(profagent), runs
 #      its unit tests (doctest in the SDK's FakeAgentContext) and its workflow with the installed
-#      profagent-run;
+#      profagent-run, and describes its LLM backend (fixed_policy);
 #   2. builds it again with LibTorch hidden from CMake (CMAKE_DISABLE_FIND_PACKAGE_Torch): the package
 #      then gives profagent::sdk alone, the plugin links no LibTorch library, and it still loads and runs;
 #   3. with RULES_EXAMPLE_DIR (examples/op_rules_plugin): builds it with
@@ -44,6 +44,10 @@ test -d "$stage/lib/profagent/plugins"
 cd "$work"
 "$stage/bin/profagent-run" --list-plugins --plugin-path "$work/example-build/plugins" | tee list.txt
 grep -q "greeting" list.txt
+# Its LLM backend (examples/out_of_tree_plugin/fixed_policy_backend.cpp): a provider of interface "llm".
+test -f "$work/example-build/plugins/libfixed_policy.so"
+"$stage/bin/profagent-run" --describe llm/fixed_policy --plugin-path "$work/example-build/plugins" | tee describe.txt
+grep -q "ratio" describe.txt
 "$stage/bin/profagent-run" "$example_dir/workflow.yaml" --plugin-path "$work/example-build/plugins" \
   --output-dir "$work/run" --set name=profagent
 grep -q '"HELLO, PROFAGENT! HELLO, PROFAGENT!"' "$work/run/outputs/loud/data.json"

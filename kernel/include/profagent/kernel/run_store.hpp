@@ -11,6 +11,7 @@
 //   report.json          run status, per-stage status and seconds, loop summaries; rewritten
 //                        atomically after every stage
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -40,6 +41,8 @@ class RunStore {
   std::filesystem::path work_dir(const std::string& stage_path) const { return stage_dir(stage_path) / "work"; }
   std::filesystem::path log_file() const { return dir_ / "logs" / "run.log"; }
 
+  // Every file the store writes passes through `scrub` (the run's secret values replaced; cli.cpp).
+  void set_scrub(std::function<std::string(std::string)> scrub) { scrub_ = std::move(scrub); }
   Status write_json(const std::string& relative_path, const Json& value) const;
   Status write_text(const std::string& relative_path, const std::string& text) const;
   Result<Json> read_json(const std::string& relative_path) const;
@@ -58,6 +61,7 @@ class RunStore {
 
  private:
   std::filesystem::path dir_;
+  std::function<std::string(std::string)> scrub_;
 };
 
 }  // namespace profagent::kernel
