@@ -63,7 +63,9 @@ class QuantizationAgent : public profagent::Agent {
       request.plan = std::move(parsed).value();
       if (!request.plan) context.log().info("the plan has no 'quantization' section: every layer gets `scheme`");
     }
-    if (!options_.calibration.is_null()) {
+    // Calibration data serves the accuracy-aware mode only: read when a budget is set.
+    const bool budget = options_.max_accuracy_drop >= 0 || options_.max_output_error >= 0;
+    if (budget && !options_.calibration.is_null()) {
       auto data = read_calibration(context, options_);
       if (!data) return std::move(data).take_status().with_context("reading `calibration`");
       request.calibration = std::move(data).value();
