@@ -4,6 +4,7 @@
 // per-layer record. The work lives in quantizer.cpp so that it is testable on its own.
 #include <torch/script.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 

@@ -89,7 +89,7 @@ Result<QuantizationOutcome> run_quantization(const QuantizationRequest& request,
     rows.push_back(std::move(row));
   }
   record["engine"] = outcome.model.engine;
-  record["default_scheme"] = scheme_name(plan.default_scheme.value_or(fallback));
+  record["default_scheme"] = quantize::scheme_name(plan.default_scheme.value_or(fallback));
   record["bytes_before"] = before;
   record["bytes_after"] = after;
   record["layers"] = std::move(rows);

@@ -1,20 +1,22 @@
 // The linear quantizer on real models: the Fashion-MNIST fixture ViT (torchvision VisionTransformer,
 // nn.MultiheadAttention) and a tiny torchvision Swin (F.linear inside shifted_window_attention).
-#include <doctest/doctest.h>
-#include <torch/script.h>
+#include "torch_doctest.hpp"
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "model_loader.hpp"
 #include "profagent/quantize/linear_quantize.hpp"
 #include "profagent/quantize/plan_quantization.hpp"
+#include "profagent/torch/model_io.hpp"
 #include "profagent/torch/quantized_engine.hpp"
 #include "relative_difference.hpp"
 #include "test_support.hpp"
 #include "tiny_transformers.hpp"
+#include "torchvision_source.hpp"
 
 namespace fs = std::filesystem;
 using profagent::ErrorCode;

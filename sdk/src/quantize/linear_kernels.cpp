@@ -26,7 +26,7 @@ struct QuantizeSourceResolver : torch::jit::Resolver {
   c10::TypePtr resolveType(const std::string&, const torch::jit::SourceRange&) override { return nullptr; }
 };
 
-std::int64_t tensor_bytes(const at::Tensor& tensor) {
+std::int64_t kernel_tensor_bytes(const at::Tensor& tensor) {
   return static_cast<std::int64_t>(tensor.numel()) * static_cast<std::int64_t>(tensor.element_size());
 }
 
@@ -37,7 +37,7 @@ at::Tensor quantize_rows_int8(const at::Tensor& weight) {
   return at::quantize_per_channel(weight, scales, zero_points, 0, at::kQInt8);
 }
 
-std::int64_t int8_bytes(const at::Tensor& qweight) {
+std::int64_t kernel_int8_bytes(const at::Tensor& qweight) {
   // int8 values + the per-channel double scale and int64 zero point serialization stores
   return qweight.numel() + 16 * qweight.size(0);
 }
@@ -49,12 +49,12 @@ c10::IValue prepack_linear(const at::Tensor& qweight, const c10::optional<at::Te
   return stack.at(0);
 }
 
-double relative_error(const at::Tensor& approx, const at::Tensor& exact) {
+double kernel_relative_error(const at::Tensor& approx, const at::Tensor& exact) {
   const double norm = exact.norm().item<double>();
   return norm > 0 ? (approx.to(at::kFloat) - exact).norm().item<double>() / norm : 0.0;
 }
 
-std::string unique_name(const torch::jit::Module& owner, const std::string& base) {
+std::string kernel_unique_name(const torch::jit::Module& owner, const std::string& base) {
   std::string name = base;
   for (int i = 1; owner.type()->hasAttribute(name) || owner.type()->findMethod(name); ++i)
     name = base + "_" + std::to_string(i);
@@ -76,11 +76,11 @@ KernelMade make_linear_kernel(torch::jit::Module& owner, const std::string& weig
   if (w.dim() != 2) throw std::runtime_error("weight '" + weight + "' is not 2-D");
   c10::optional<at::Tensor> b;
   if (!bias.empty()) b = owner.attr(bias).toTensor().detach().contiguous().to(at::kFloat);
-  made.bytes_before = tensor_bytes(w) + (b ? tensor_bytes(*b) : 0);
+  made.bytes_before = kernel_tensor_bytes(w) + (b ? kernel_tensor_bytes(*b) : 0);
   const std::int64_t out_features = w.size(0);
 
   const std::string base = "_profagent_" + scheme_name(scheme) + "_" + weight + (stored_transposed ? "_t" : "");
-  made.method = unique_name(owner, base + (bias_argument ? "_b" : ""));
+  made.method = kernel_unique_name(owner, base + (bias_argument ? "_b" : ""));
   const std::string signature = "def " + made.method + "(self, x: Tensor" +
                                 (bias_argument ? ", bias: Optional[Tensor]" : "") + ") -> Tensor:\n";
   const std::string bias_expr = bias_argument ? "bias" : (bias.empty() ? "None" : "self." + bias);
@@ -93,11 +93,11 @@ KernelMade make_linear_kernel(torch::jit::Module& owner, const std::string& weig
     }
     case Scheme::kInt8Dynamic: {
       at::Tensor q = quantize_rows_int8(w);
-      made.weight_rel_error = relative_error(q.dequantize(), w);
-      const std::string packed = unique_name(owner, weight + "_int8_packed");
+      made.weight_rel_error = kernel_relative_error(q.dequantize(), w);
+      const std::string packed = kernel_unique_name(owner, weight + "_int8_packed");
       c10::IValue params = prepack_linear(q, b);
       owner.register_attribute(packed, params.type(), params);
-      made.bytes_after = int8_bytes(q) + (b ? tensor_bytes(*b) : 0);
+      made.bytes_after = kernel_int8_bytes(q) + (b ? kernel_tensor_bytes(*b) : 0);
       // linear_dynamic flattens to 2-D itself on some engines only: done here for every one.
       body = "    shape = x.size()[:-1]\n    shape.append(" + std::to_string(out_features) +
              ")\n    y = quantized.linear_dynamic(x.reshape(-1, x.size(-1)), self." + packed +
@@ -107,19 +107,19 @@ KernelMade make_linear_kernel(torch::jit::Module& owner, const std::string& weig
     }
     case Scheme::kInt8WeightOnly: {
       at::Tensor q = quantize_rows_int8(w);
-      made.weight_rel_error = relative_error(q.dequantize(), w);
-      const std::string stored = unique_name(owner, weight + "_int8");
+      made.weight_rel_error = kernel_relative_error(q.dequantize(), w);
+      const std::string stored = kernel_unique_name(owner, weight + "_int8");
       owner.register_buffer(stored, q);
-      made.bytes_after = int8_bytes(q) + (b ? tensor_bytes(*b) : 0);
+      made.bytes_after = kernel_int8_bytes(q) + (b ? kernel_tensor_bytes(*b) : 0);
       body = "    return torch.linear(x, self." + stored + ".dequantize(), " + bias_expr + ")\n";
       break;
     }
     case Scheme::kFp16: {
       at::Tensor h = w.to(at::kHalf);
-      made.weight_rel_error = relative_error(h, w);
-      const std::string stored = unique_name(owner, weight + "_fp16");
+      made.weight_rel_error = kernel_relative_error(h, w);
+      const std::string stored = kernel_unique_name(owner, weight + "_fp16");
       owner.register_buffer(stored, h);
-      made.bytes_after = tensor_bytes(h) + (b ? tensor_bytes(*b) : 0);
+      made.bytes_after = kernel_tensor_bytes(h) + (b ? kernel_tensor_bytes(*b) : 0);
       body = "    return torch.linear(x, self." + stored + ".to(" + std::to_string(kFloatCode) + "), " + bias_expr +
              ")\n";
       (void)kHalfCode;
@@ -127,17 +127,17 @@ KernelMade make_linear_kernel(torch::jit::Module& owner, const std::string& weig
     }
     case Scheme::kBf16: {
       at::Tensor h = w.to(at::kBFloat16);
-      made.weight_rel_error = relative_error(h, w);
-      const std::string stored = unique_name(owner, weight + "_bf16");
+      made.weight_rel_error = kernel_relative_error(h, w);
+      const std::string stored = kernel_unique_name(owner, weight + "_bf16");
       owner.register_buffer(stored, h);
-      made.bytes_after = tensor_bytes(h);
+      made.bytes_after = kernel_tensor_bytes(h);
       std::string bf16_bias = "None";
       if (bias_argument) {
         bf16_bias = "bias16";
         body = "    bias16: Optional[Tensor] = None\n    if bias is not None:\n        bias16 = bias.to(" +
                std::to_string(kBFloat16Code) + ")\n";
       } else if (b) {
-        bf16_bias = "self." + unique_name(owner, bias + "_bf16");
+        bf16_bias = "self." + kernel_unique_name(owner, bias + "_bf16");
         owner.register_buffer(bf16_bias.substr(5), b->to(at::kBFloat16));
         made.bytes_after += b->numel() * 2;
       }

@@ -2,9 +2,11 @@
 // modules found, each layer's kernel made and called, unread fp32 weights removed, saved and loaded back.
 #include "profagent/quantize/linear_quantize.hpp"
 
+#include <torch/csrc/jit/api/function_impl.h>
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/script.h>
 
+#include <algorithm>
 #include <set>
 #include <sstream>
 #include <tuple>
@@ -20,7 +22,7 @@ namespace {
 
 using detail::LinearSite;
 
-std::string join_path(const std::string& parent, const std::string& name) {
+std::string linear_join_path(const std::string& parent, const std::string& name) {
   return parent.empty() ? name : parent + "." + name;
 }
 
@@ -31,45 +33,45 @@ std::set<std::string> attention_paths_of(const torch::jit::Module& model) {
   return paths;
 }
 
-void add_op(std::vector<std::string>& ops, const std::string& op) {
+void linear_add_op(std::vector<std::string>& ops, const std::string& op) {
   if (std::find(ops.begin(), ops.end(), op) == ops.end()) ops.push_back(op);
 }
 
 // Every (module type, attribute) some method reads with prim::GetAttr.
-void collect_reads(torch::jit::Block* block, std::set<std::pair<const c10::Type*, std::string>>& reads) {
+void linear_collect_reads(torch::jit::Block* block, std::set<std::pair<const c10::Type*, std::string>>& reads) {
   for (torch::jit::Node* node : block->nodes()) {
     if (node->kind() == c10::prim::GetAttr)
       reads.emplace(node->input(0)->type().get(), node->s(torch::jit::attr::name));
-    for (torch::jit::Block* inner : node->blocks()) collect_reads(inner, reads);
+    for (torch::jit::Block* inner : node->blocks()) linear_collect_reads(inner, reads);
   }
 }
 
-std::int64_t parameter_bytes(const torch::jit::Module& owner, const std::string& name) {
+std::int64_t linear_parameter_bytes(const torch::jit::Module& owner, const std::string& name) {
   if (name.empty() || !owner.hasattr(name)) return 0;
   c10::IValue value = owner.attr(name);
   if (!value.isTensor()) return 0;
   return static_cast<std::int64_t>(value.toTensor().numel() * value.toTensor().element_size());
 }
 
-std::string bias_of(const torch::jit::Module& owner, const std::string& name) {
+std::string linear_bias_of(const torch::jit::Module& owner, const std::string& name) {
   return owner.hasattr(name) && owner.attr(name).isTensor() ? name : std::string();
 }
 
-Status unknown_layer(const std::string& name, const std::vector<std::string>& layers) {
+Status linear_unknown_layer(const std::string& name, const std::vector<std::string>& layers) {
   std::string message = "no quantizable layer '" + name + "'";
   auto close = close_matches(name, layers);
   if (!close.empty()) message += "; did you mean '" + close.front() + "'?";
   return Status(ErrorCode::kNotFound, message);
 }
 
-struct Analysis {
+struct LinearAnalysis {
   torch_tk::OwnTypedModule typed;
   std::vector<LinearSite> sites;
   std::set<std::string> attention;
 };
 
-Result<Analysis> analyse(const torch::jit::Module& model, const std::set<std::string>& replaced_attention) {
-  Analysis analysis;
+Result<LinearAnalysis> linear_analyse(const torch::jit::Module& model, const std::set<std::string>& replaced_attention) {
+  LinearAnalysis analysis;
   analysis.attention = attention_paths_of(model);
   auto skip = [&replaced_attention](const std::string& path, const std::string& method) {
     if (method != "forward") return false;
@@ -85,12 +87,12 @@ Result<Analysis> analyse(const torch::jit::Module& model, const std::set<std::st
 }
 
 // Layer paths in module order: every site's owner, every rewritable attention and its out_proj.
-std::vector<std::string> layer_order(const torch::jit::Module& model, const Analysis& analysis) {
+std::vector<std::string> linear_layer_order(const torch::jit::Module& model, const LinearAnalysis& analysis) {
   std::set<std::string> owners;
   for (const LinearSite& site : analysis.sites) owners.insert(site.owner_path);
   for (const std::string& path : analysis.attention) {
     owners.insert(path);
-    owners.insert(join_path(path, "out_proj"));
+    owners.insert(linear_join_path(path, "out_proj"));
   }
   std::vector<std::string> ordered;
   for (const auto& item : model.named_modules())
@@ -111,30 +113,30 @@ Json LayerQuantization::to_json() const {
 }
 
 Result<std::vector<LinearLayer>> find_linear_layers(const torch::jit::Module& model) {
-  PROFAGENT_ASSIGN_OR_RETURN(Analysis analysis, analyse(model, {}));
+  PROFAGENT_ASSIGN_OR_RETURN(LinearAnalysis analysis, linear_analyse(model, {}));
   std::map<std::string, LinearLayer> layers;
   std::set<std::pair<std::string, std::string>> counted;
   auto count = [&](const std::string& path, const std::string& weight, const std::string& bias) {
     if (!counted.emplace(path, weight).second) return;
     const torch::jit::Module& owner = analysis.typed.instances.at(path);
-    layers[path].weight_bytes += parameter_bytes(owner, weight) + parameter_bytes(owner, bias);
+    layers[path].weight_bytes += linear_parameter_bytes(owner, weight) + linear_parameter_bytes(owner, bias);
   };
   for (const std::string& path : analysis.attention) {
-    add_op(layers[path].ops, "attention_in_proj");
+    linear_add_op(layers[path].ops, "attention_in_proj");
     count(path, "in_proj_weight", "in_proj_bias");
-    const std::string out = join_path(path, "out_proj");
-    add_op(layers[out].ops, "attention_out_proj");
+    const std::string out = linear_join_path(path, "out_proj");
+    linear_add_op(layers[out].ops, "attention_out_proj");
     count(out, "weight", "bias");
   }
   for (const LinearSite& site : analysis.sites) {
     if (layers.count(site.owner_path) && !layers[site.owner_path].ops.empty() &&
         (layers[site.owner_path].ops.front().rfind("attention", 0) == 0))
       continue;  // the attention's slow path: the layer is already the attention's
-    add_op(layers[site.owner_path].ops, site.op);
+    linear_add_op(layers[site.owner_path].ops, site.op);
     count(site.owner_path, site.weight, site.bias);
   }
   std::vector<LinearLayer> out;
-  for (const std::string& path : layer_order(model, analysis)) {
+  for (const std::string& path : linear_layer_order(model, analysis)) {
     LinearLayer layer = layers[path];
     layer.path = path;
     out.push_back(std::move(layer));
@@ -150,7 +152,9 @@ Result<QuantizedModel> quantize_linear_layers(const torch::jit::Module& model,
       return Status(ErrorCode::kUnsupported, "int8_static: needs the static int8 engine (issue 11 item 3)")
           .with_context("layer '" + path + "'");
   std::string chosen = engine;
-  if (chosen.empty()) PROFAGENT_ASSIGN_OR_RETURN(chosen, torch_tk::preferred_quantized_engine());
+  if (chosen.empty()) {
+    PROFAGENT_ASSIGN_OR_RETURN(chosen, torch_tk::preferred_quantized_engine());
+  }
   torch_tk::QuantizedEngineGuard guard(chosen);
   if (!guard.ok()) return guard.error();
   auto scheme_of = [&schemes](const std::string& path) {
@@ -161,13 +165,13 @@ Result<QuantizedModel> quantize_linear_layers(const torch::jit::Module& model,
   try {
     std::set<std::string> replaced;
     for (const std::string& path : attention_paths_of(model))
-      if (scheme_of(path) != Scheme::kNone || scheme_of(join_path(path, "out_proj")) != Scheme::kNone)
+      if (scheme_of(path) != Scheme::kNone || scheme_of(linear_join_path(path, "out_proj")) != Scheme::kNone)
         replaced.insert(path);
-    PROFAGENT_ASSIGN_OR_RETURN(Analysis analysis, analyse(model, replaced));
-    const std::vector<std::string> order = layer_order(model, analysis);
+    PROFAGENT_ASSIGN_OR_RETURN(LinearAnalysis analysis, linear_analyse(model, replaced));
+    const std::vector<std::string> order = linear_layer_order(model, analysis);
     for (const auto& [path, scheme] : schemes) {
       (void)scheme;
-      if (std::find(order.begin(), order.end(), path) == order.end()) return unknown_layer(path, order);
+      if (std::find(order.begin(), order.end(), path) == order.end()) return linear_unknown_layer(path, order);
     }
 
     std::map<std::string, LayerQuantization> records;
@@ -180,7 +184,7 @@ Result<QuantizedModel> quantize_linear_layers(const torch::jit::Module& model,
     std::map<std::tuple<std::string, std::string, bool, std::string, bool>, std::string> kernels;
     auto record = [&](const std::string& path, const std::string& op, const detail::KernelMade& made) {
       LayerQuantization& layer = records[path];
-      add_op(layer.ops, op);
+      linear_add_op(layer.ops, op);
       layer.bytes_before += made.bytes_before;
       layer.bytes_after += made.bytes_after;
       layer.weight_rel_error = std::max(layer.weight_rel_error, made.weight_rel_error);
@@ -200,7 +204,7 @@ Result<QuantizedModel> quantize_linear_layers(const torch::jit::Module& model,
         found = kernels.emplace(key, made.method).first;
         consumed.emplace(site.owner_path, site.weight, site.bias);
       } else {
-        add_op(records[site.owner_path].ops, site.op);
+        linear_add_op(records[site.owner_path].ops, site.op);
       }
       torch::jit::Graph* graph = site.node->owningGraph();
       torch::jit::WithInsertPoint insert(site.node);
@@ -215,24 +219,24 @@ Result<QuantizedModel> quantize_linear_layers(const torch::jit::Module& model,
 
     for (const std::string& path : replaced) {
       torch::jit::Module attention = analysis.typed.instances.at(path);
-      const std::string out_path = join_path(path, "out_proj");
+      const std::string out_path = linear_join_path(path, "out_proj");
       torch::jit::Module out_proj = analysis.typed.instances.at(out_path);
       detail::KernelMade in = detail::make_linear_kernel(attention, "in_proj_weight", false,
-                                                         bias_of(attention, "in_proj_bias"), false, scheme_of(path));
-      detail::KernelMade out = detail::make_linear_kernel(out_proj, "weight", false, bias_of(out_proj, "bias"), false,
+                                                         linear_bias_of(attention, "in_proj_bias"), false, scheme_of(path));
+      detail::KernelMade out = detail::make_linear_kernel(out_proj, "weight", false, linear_bias_of(out_proj, "bias"), false,
                                                           scheme_of(out_path));
       detail::define_attention_forward(attention, in.method, out.method);
       record(path, "attention_in_proj", in);
       record(out_path, "attention_out_proj", out);
-      if (scheme_of(path) != Scheme::kNone) consumed.emplace(path, "in_proj_weight", bias_of(attention, "in_proj_bias"));
-      if (scheme_of(out_path) != Scheme::kNone) consumed.emplace(out_path, "weight", bias_of(out_proj, "bias"));
+      if (scheme_of(path) != Scheme::kNone) consumed.emplace(path, "in_proj_weight", linear_bias_of(attention, "in_proj_bias"));
+      if (scheme_of(out_path) != Scheme::kNone) consumed.emplace(out_path, "weight", linear_bias_of(out_proj, "bias"));
     }
 
     std::set<std::pair<const c10::Type*, std::string>> reads;
     for (const auto& [path, instance] : analysis.typed.instances) {
       (void)path;
       for (torch::jit::Function* method : instance.type()->methods())
-        collect_reads(torch::jit::toGraphFunction(*method).graph()->block(), reads);
+        linear_collect_reads(torch::jit::toGraphFunction(*method).graph()->block(), reads);
     }
     for (const auto& [path, weight, bias] : consumed) {
       torch::jit::Module owner = analysis.typed.instances.at(path);

@@ -1,4 +1,6 @@
 // Finding the linear ops whose weight is a parameter, in every method of a per-instance model copy.
+#include <torch/csrc/jit/api/function_impl.h>
+#include <torch/csrc/jit/ir/constants.h>
 #include <torch/csrc/jit/ir/ir.h>
 
 #include "linear_internal.hpp"
@@ -10,13 +12,13 @@ namespace {
 using torch::jit::Node;
 using torch::jit::Value;
 
-struct ParameterRead {
+struct SiteParameterRead {
   Value* owner = nullptr;
   std::string name;
 };
 
 // `value` is prim::GetAttr[name](module) of a parameter of that module.
-std::optional<ParameterRead> parameter_read(Value* value) {
+std::optional<SiteParameterRead> site_parameter_read(Value* value) {
   Node* node = value->node();
   if (node->kind() != c10::prim::GetAttr) return std::nullopt;
   auto type = node->input(0)->type()->cast<c10::ClassType>();
@@ -24,50 +26,50 @@ std::optional<ParameterRead> parameter_read(Value* value) {
   const std::string name = node->s(torch::jit::attr::name);
   auto slot = type->findAttributeSlot(name);
   if (!slot || !type->is_parameter(*slot)) return std::nullopt;
-  return ParameterRead{node->input(0), name};
+  return SiteParameterRead{node->input(0), name};
 }
 
-std::optional<std::int64_t> int_constant(Value* value) {
+std::optional<std::int64_t> site_int_constant(Value* value) {
   auto constant = torch::jit::toIValue(value);
   if (!constant || !constant->isInt()) return std::nullopt;
   return constant->toInt();
 }
 
 // The right operand of x @ R: R = W.t() (W is [out, in]) or R = W itself ([in, out]).
-std::optional<std::pair<ParameterRead, bool>> right_operand(Value* value) {
+std::optional<std::pair<SiteParameterRead, bool>> site_right_operand(Value* value) {
   Node* node = value->node();
   if (node->kind() == c10::aten::t ||
       (node->kind() == c10::aten::transpose && node->inputs().size() == 3 && [&] {
-        auto a = int_constant(node->input(1)), b = int_constant(node->input(2));
+        auto a = site_int_constant(node->input(1)), b = site_int_constant(node->input(2));
         return a && b && ((*a == 0 && *b == 1) || (*a == 1 && *b == 0) || (*a == -1 && *b == -2) ||
                           (*a == -2 && *b == -1));
       }())) {
-    if (auto read = parameter_read(node->input(0))) return std::make_pair(*read, false);
+    if (auto read = site_parameter_read(node->input(0))) return std::make_pair(*read, false);
     return std::nullopt;
   }
-  if (auto read = parameter_read(value)) return std::make_pair(*read, true);
+  if (auto read = site_parameter_read(value)) return std::make_pair(*read, true);
   return std::nullopt;
 }
 
-bool is_none(Value* value) { return value->type()->kind() == c10::TypeKind::NoneType; }
+bool site_is_none(Value* value) { return value->type()->kind() == c10::TypeKind::NoneType; }
 
-void set_bias(LinearSite& site, Value* bias) {
-  if (bias == nullptr || is_none(bias)) return;
-  if (auto read = parameter_read(bias); read && read->owner == site.owner) {
+void site_set_bias(LinearSite& site, Value* bias) {
+  if (bias == nullptr || site_is_none(bias)) return;
+  if (auto read = site_parameter_read(bias); read && read->owner == site.owner) {
     site.bias = read->name;
     return;
   }
   site.bias_value = bias;
 }
 
-void scan_block(torch::jit::Block* block, const torch_tk::OwnTypedModule& typed, std::vector<LinearSite>& out) {
+void site_scan_block(torch::jit::Block* block, const torch_tk::OwnTypedModule& typed, std::vector<LinearSite>& out) {
   for (Node* node : block->nodes()) {
-    for (torch::jit::Block* inner : node->blocks()) scan_block(inner, typed, out);
+    for (torch::jit::Block* inner : node->blocks()) site_scan_block(inner, typed, out);
     LinearSite site;
     site.node = node;
     Value* bias = nullptr;
     if (node->kind() == c10::aten::linear && node->inputs().size() == 3) {
-      auto read = parameter_read(node->input(1));
+      auto read = site_parameter_read(node->input(1));
       if (!read) continue;
       site.op = "linear";
       site.input = node->input(0);
@@ -75,7 +77,7 @@ void scan_block(torch::jit::Block* block, const torch_tk::OwnTypedModule& typed,
       site.weight = read->name;
       bias = node->input(2);
     } else if ((node->kind() == c10::aten::matmul || node->kind() == c10::aten::mm) && node->inputs().size() == 2) {
-      auto right = right_operand(node->input(1));
+      auto right = site_right_operand(node->input(1));
       if (!right) continue;
       site.op = node->kind() == c10::aten::mm ? "mm" : "matmul";
       site.input = node->input(0);
@@ -89,7 +91,7 @@ void scan_block(torch::jit::Block* block, const torch_tk::OwnTypedModule& typed,
         return v && ((v->isInt() && v->toInt() == 1) || (v->isDouble() && v->toDouble() == 1.0));
       };
       if (!is_one(beta) || !is_one(alpha)) continue;
-      auto right = right_operand(node->input(2));
+      auto right = site_right_operand(node->input(2));
       if (!right) continue;
       site.op = "addmm";
       site.input = node->input(1);
@@ -104,7 +106,7 @@ void scan_block(torch::jit::Block* block, const torch_tk::OwnTypedModule& typed,
     auto path = typed.path_of_type.find(type.get());
     if (path == typed.path_of_type.end()) continue;
     site.owner_path = path->second;
-    set_bias(site, bias);
+    site_set_bias(site, bias);
     out.push_back(site);
   }
 }
@@ -116,7 +118,7 @@ std::vector<LinearSite> find_linear_sites(const torch_tk::OwnTypedModule& typed)
   for (const auto& [path, instance] : typed.instances) {
     (void)path;
     for (torch::jit::Function* method : instance.type()->methods())
-      scan_block(torch::jit::toGraphFunction(*method).graph()->block(), typed, sites);
+      site_scan_block(torch::jit::toGraphFunction(*method).graph()->block(), typed, sites);
   }
   return sites;
 }
