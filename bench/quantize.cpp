@@ -5,8 +5,6 @@
 // fp32 module, a frozen + optimize_for_inference copy, and the int8 model, timed alternately in
 // rounds; then runs bench/quantize.py (PyTorch's quantize_dynamic on the same weights, one thread).
 #include <torch/script.h>
-#include <torch/csrc/jit/passes/freeze_module.h>
-#include <torch/csrc/jit/passes/frozen_graph_optimizations.h>
 
 #include <algorithm>
 #include <chrono>
@@ -57,14 +55,21 @@ int main(int argc, char** argv) {
   torch::NoGradGuard no_grad;
   torch::jit::Module fp32 = torch::jit::load(path);
   fp32.eval();
-  torch::jit::Module frozen = torch::jit::optimize_for_inference(torch::jit::freeze(fp32.clone()));
+  torch::jit::Module frozen = torch::jit::freeze(fp32.clone());
+  frozen = torch::jit::optimize_for_inference(frozen);
   std::map<std::string, profagent::quantize::Scheme> schemes;
   auto layers = profagent::quantize::find_linear_layers(fp32);
-  if (!layers) return std::fprintf(stderr, "%s\n", layers.status().to_string().c_str()), 1;
+  if (!layers) {
+    std::fprintf(stderr, "%s\n", layers.status().to_string().c_str());
+    return 1;
+  }
   for (const auto& layer : layers.value()) schemes[layer.path] = profagent::quantize::Scheme::kInt8Dynamic;
   auto started = std::chrono::steady_clock::now();
   auto quantized = profagent::quantize::quantize_linear_layers(fp32, schemes);
-  if (!quantized) return std::fprintf(stderr, "%s\n", quantized.status().to_string().c_str()), 1;
+  if (!quantized) {
+    std::fprintf(stderr, "%s\n", quantized.status().to_string().c_str());
+    return 1;
+  }
   const double quantize_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   profagent::torch_tk::QuantizedEngineGuard engine(quantized->engine);
   const std::string saved = (std::filesystem::temp_directory_path() / ("bench_quantize_" + name + ".pt")).string();
@@ -80,7 +85,11 @@ int main(int argc, char** argv) {
   const torch::Tensor ref = fp32.forward({x}).toTensor();
   const torch::Tensor out = int8.forward({x}).toTensor();
   const double error = ((out - ref).norm() / ref.norm()).item<double>();
-  for (int i = 0; i < 2; ++i) time_ms(fp32, x), time_ms(frozen, x), time_ms(int8, x);
+  for (int i = 0; i < 2; ++i) {  // warm-up
+    time_ms(fp32, x);
+    time_ms(frozen, x);
+    time_ms(int8, x);
+  }
   std::vector<double> t_fp32, t_frozen, t_int8;
   for (int i = 0; i < repeats; ++i) {  // alternating: each round times the three once
     t_fp32.push_back(time_ms(fp32, x));
