@@ -129,8 +129,8 @@ Result<std::shared_ptr<const ModelArtifact>> load_file(const std::string& shown,
   // A quantized model's packed weights re-pack while the file loads, with the engine selected then:
   // the engine its metadata names is selected first and put back after.
   // An unreadable archive is left to torch::jit::load, whose error says more.
-  auto stored = torch_tk::read_stored_metadata(path);
-  torch_tk::QuantizedEngineGuard engine(stored ? torch_tk::engine_of_metadata(stored.value()) : std::string());
+  auto stored_meta = torch_tk::read_stored_metadata(path);
+  torch_tk::QuantizedEngineGuard engine(stored_meta ? torch_tk::engine_of_metadata(stored_meta.value()) : std::string());
   if (!engine.ok()) return Status(engine.error()).with_context("loading model " + shown);
   auto started = std::chrono::steady_clock::now();
   std::shared_ptr<torch::jit::Module> module;

@@ -7,10 +7,12 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <typeinfo>
 
 #include "model_loader.hpp"
 #include "profagent/quantize/linear_quantize.hpp"
 #include "profagent/quantize/plan_quantization.hpp"
+#include "profagent/torch/model_artifact.hpp"
 #include "profagent/torch/model_io.hpp"
 #include "profagent/torch/quantized_engine.hpp"
 #include "relative_difference.hpp"
@@ -107,12 +109,13 @@ TEST_CASE("quantize: int8 dynamic ViT: every linear weight packed, fp32 weights 
   CHECK(quantized->engine == "onednn");
   const std::set<std::string> names = parameter_names(*quantized->module);
   for (const auto& name : parameter_names(vit)) {
-    const bool linear_weight = name.find("in_proj_weight") != std::string::npos ||
-                               name.find("out_proj.weight") != std::string::npos ||
-                               name.find("mlp.0.weight") != std::string::npos ||
-                               name.find("mlp.3.weight") != std::string::npos || name == "heads.head.weight";
+    // Every linear weight and bias is in packed params now (the bias is packed with its weight);
+    // the rest (conv_proj, class token, position embedding, layer norms) stays as it was.
+    bool linear = false;
+    for (const char* part : {"in_proj_", "out_proj.", "mlp.0.", "mlp.3.", "heads.head."})
+      linear |= name.find(part) != std::string::npos;
     CAPTURE(name);
-    CHECK(names.count(name) == (linear_weight ? 0u : 1u));
+    CHECK(names.count(name) == (linear ? 0u : 1u));
   }
   std::int64_t before = 0, after = 0;
   for (const auto& layer : quantized->layers) {
@@ -147,7 +150,7 @@ TEST_CASE("quantize: every scheme on the fixture ViT agrees with fp32 by its pre
     auto quantized = profagent::quantize::quantize_linear_layers(vit, every_layer(vit, scheme));
     REQUIRE_MESSAGE(quantized, quantized.status().to_string());
     const torch::Tensor ours = quantize_forward(*quantized->module, input);
-    CHECK(ours.scalar_type() == torch::kFloat);
+    CHECK((ours.scalar_type() == torch::kFloat));
     const double error = relative_l2(ours, expected);
     MESSAGE(profagent::quantize::scheme_name(scheme) << " vs fp32: relative L2 " << error);
     CHECK(error < bound);
@@ -218,4 +221,47 @@ TEST_CASE("quantize: the engine in the metadata is selected while the model load
   CHECK(profagent::test::contains(missing.error().message(), "onednn"));
   CHECK(profagent::torch_tk::engine_of_metadata(profagent::Json::parse(R"({"quantization": {"engine": "onednn"}})")) ==
         "onednn");
+}
+
+namespace {
+
+// The C++ class of the packed weights behind a torchbind attribute (PackedLinearWeightsOnednn,
+// PackedLinearWeightsQnnp, ...): which engine packed them. A torchbind object is an ivalue::Object
+// whose one slot is a capsule holding the C++ object.
+std::string quantize_packed_class(const torch::jit::Module& owner) {
+  for (const auto& attribute : owner.named_attributes(/*recurse=*/false)) {
+    if (attribute.name.find("_int8_packed") == std::string::npos) continue;
+    c10::intrusive_ptr<torch::CustomClassHolder> held = attribute.value.toObject()->getSlot(0).toCapsule();
+    return c10::demangle(typeid(*held).name());
+  }
+  return "no packed weight";
+}
+
+}  // namespace
+
+TEST_CASE("quantize: a model packed for QNNPACK is re-packed for QNNPACK by the artifact loader (resume), oneDNN put back") {
+  torch::jit::Module vit = load_fixture("vit_fmnist.pt");
+  auto quantized =
+      profagent::quantize::quantize_linear_layers(vit, {{"heads.head", Scheme::kInt8Dynamic}}, "qnnpack");
+  REQUIRE_MESSAGE(quantized, quantized.status().to_string());
+  const std::string process_engine = profagent::torch_tk::current_quantized_engine();
+  REQUIRE(process_engine == "onednn");
+  auto head = [](const torch::jit::Module& model) { return model.attr("heads").toModule().attr("head").toModule(); };
+  CHECK(profagent::test::contains(quantize_packed_class(head(*quantized->module)), "Qnnp"));
+
+  profagent::test::TempDir dir("quantize_artifact");
+  profagent::ModelArtifact artifact(quantized->module, profagent::Json{{"source", "vit_fmnist.pt"}},
+                                    profagent::Json{{"quantization", {{"engine", "qnnpack"}}}});
+  REQUIRE(profagent::save_artifact(artifact, dir.path() / "model").is_ok());
+  auto loaded = profagent::load_model_artifact(dir.path() / "model");
+  REQUIRE_MESSAGE(loaded, loaded.status().to_string());
+  const auto& model = static_cast<const profagent::ModelArtifact&>(*loaded.value()).module();
+  const std::string packed = quantize_packed_class(head(model));
+  MESSAGE("loaded with the metadata's engine: " << packed);
+  CHECK(profagent::test::contains(packed, "Qnnp"));
+  CHECK(profagent::torch_tk::current_quantized_engine() == process_engine);
+
+  // The same file loaded without the guard re-packs with the process's engine: what the guard prevents.
+  torch::jit::Module plain = torch::jit::load((dir.path() / "model" / "model.pt").string());
+  CHECK(profagent::test::contains(quantize_packed_class(head(plain)), "Onednn"));
 }

@@ -88,9 +88,20 @@ def forward(self, query: Tensor, key: Tensor, value: Tensor, key_padding_mask: O
         y = y.transpose(1, 0)
     return y, weights
 )";
+  // Code defined on a module type made in C++ sees its attributes but not its constants (MHA's
+  // batch_first is in __constants__): a constant's value is written into the source instead.
+  auto value_of = [&attention](const std::string& name) {
+    if (!attention.type()->hasConstant(name)) return "self." + name;
+    const c10::IValue value = attention.attr(name);
+    if (value.isBool()) return std::string(value.toBool() ? "True" : "False");
+    return std::to_string(value.toInt());
+  };
   std::string text = source;
-  for (auto [placeholder, replacement] : {std::pair<std::string, std::string>{"IN(", in + "("}, {"OUT(", out + "("}}) {
-    for (std::size_t at = text.find(placeholder); at != std::string::npos; at = text.find(placeholder, at + 1))
+  for (auto [placeholder, replacement] :
+       {std::pair<std::string, std::string>{"IN(", in + "("}, {"OUT(", out + "("},
+        {"self.batch_first", value_of("batch_first")}, {"self.num_heads", value_of("num_heads")}}) {
+    for (std::size_t at = text.find(placeholder); at != std::string::npos;
+         at = text.find(placeholder, at + replacement.size()))
       text.replace(at, placeholder.size(), replacement);
   }
   define_methods(attention, text);

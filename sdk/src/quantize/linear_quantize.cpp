@@ -4,6 +4,7 @@
 
 #include <torch/csrc/jit/api/function_impl.h>
 #include <torch/csrc/jit/ir/ir.h>
+#include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/script.h>
 
 #include <algorithm>
@@ -232,11 +233,16 @@ Result<QuantizedModel> quantize_linear_layers(const torch::jit::Module& model,
       if (scheme_of(out_path) != Scheme::kNone) consumed.emplace(out_path, "weight", linear_bias_of(out_proj, "bias"));
     }
 
+    // The replaced ops' prim::GetAttr of the fp32 weight are left without uses: removed first, so that
+    // only real reads keep a weight.
     std::set<std::pair<const c10::Type*, std::string>> reads;
     for (const auto& [path, instance] : analysis.typed.instances) {
       (void)path;
-      for (torch::jit::Function* method : instance.type()->methods())
-        linear_collect_reads(torch::jit::toGraphFunction(*method).graph()->block(), reads);
+      for (torch::jit::Function* method : instance.type()->methods()) {
+        std::shared_ptr<torch::jit::Graph> graph = torch::jit::toGraphFunction(*method).graph();
+        torch::jit::EliminateDeadCode(graph);
+        linear_collect_reads(graph->block(), reads);
+      }
     }
     for (const auto& [path, weight, bias] : consumed) {
       torch::jit::Module owner = analysis.typed.instances.at(path);
@@ -246,8 +252,9 @@ Result<QuantizedModel> quantize_linear_layers(const torch::jit::Module& model,
           if (name == weight) records[path].fp32_kept = true;
           continue;
         }
-        owner.type()->unsafeRemoveAttribute(name);
+        // The object's slot first: Object::unsafeRemoveAttr finds it through the type's attribute.
         owner._ivalue()->unsafeRemoveAttr(name);
+        owner.type()->unsafeRemoveAttribute(name);
       }
     }
     for (auto& [path, layer] : records)

@@ -34,7 +34,7 @@ class QuantizedEngineGuard {
   ~QuantizedEngineGuard();
   QuantizedEngineGuard(const QuantizedEngineGuard&) = delete;
   QuantizedEngineGuard& operator=(const QuantizedEngineGuard&) = delete;
-  bool ok() const { return error_.ok(); }
+  bool ok() const { return error_.is_ok(); }
   const Status& error() const { return error_; }
 
  private:
