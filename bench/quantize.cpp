@@ -39,7 +39,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: bench_quantize MODEL.pt TORCHVISION_NAME [--shape C,H,W] [--repeats N]\n");
     return 2;
   }
-  const std::string path = argv[1], name = argv[2];
+  std::string path = argv[1];
+  const std::string name = argv[2];
   std::vector<std::int64_t> shape{3, 224, 224};
   int repeats = 20;
   for (int i = 3; i + 1 < argc; i += 2) {
@@ -55,6 +56,21 @@ int main(int argc, char** argv) {
   torch::NoGradGuard no_grad;
   torch::jit::Module fp32 = torch::jit::load(path);
   fp32.eval();
+  // torchvision zero-initializes some weights (vit_b_16's heads.head): with random weights elsewhere
+  // its output is identically 0 and no error against fp32 can be measured. Such parameters get
+  // N(0, 0.02) values (fixed seed) and the model is saved again; every side (ours, Python) uses that file.
+  torch::manual_seed(0);
+  bool filled = false;
+  for (const auto& parameter : fp32.named_parameters()) {
+    if (parameter.value.dim() < 2 || parameter.value.count_nonzero().item<std::int64_t>() != 0) continue;
+    parameter.value.normal_(0.0, 0.02);
+    std::printf("%s was all zero: filled with N(0, 0.02)\n", parameter.name.c_str());
+    filled = true;
+  }
+  if (filled) {
+    path = (std::filesystem::temp_directory_path() / ("bench_quantize_" + name + "_fp32.pt")).string();
+    fp32.save(path);
+  }
   torch::jit::Module frozen = torch::jit::freeze(fp32.clone());
   frozen = torch::jit::optimize_for_inference(frozen);
   std::map<std::string, profagent::quantize::Scheme> schemes;

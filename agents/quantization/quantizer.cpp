@@ -75,9 +75,11 @@ Result<QuantizationOutcome> run_quantization(const QuantizationRequest& request,
   std::int64_t before = 0, after = 0;
   for (const auto& layer : outcome.model.layers) {
     Json row = layer.to_json();
-    if (layer.bytes_before == 0) {  // a layer left fp32 outside an attention: nothing measured it
-      for (const auto& found : layers)
-        if (found.path == layer.path) row["bytes_before"] = row["bytes_after"] = found.weight_bytes;
+    for (const auto& found : layers) {
+      if (found.path != layer.path) continue;
+      // A layer left fp32 got no kernel: its ops and bytes are those the model's analysis found.
+      if (layer.ops.empty()) row["ops"] = found.ops;
+      if (layer.bytes_before == 0) row["bytes_before"] = row["bytes_after"] = found.weight_bytes;
     }
     auto error = layer_error.find(layer.path);
     if (error != layer_error.end()) row["output_error"] = error->second;

@@ -1,8 +1,11 @@
 // The shipped quantize workflow on the Fashion-MNIST fixture ViT, through the real acquisition,
 // shape_resolver, evaluation, quantization and dataset plugins: report.json's baseline and final and
 // their change, the per-layer record and its table in report.md, the output loaded by python3-torch;
-// and a quantized model packed for QNNPACK that survives --resume and is evaluated with its engine.
+// a quantized model packed for QNNPACK that survives --resume and is evaluated with its engine; the
+// accuracy-aware mode's reverts; int8_static refused until the static engine is wired in.
 #include <doctest/doctest.h>
+
+#include <algorithm>
 
 #include "cli/process.hpp"
 #include "profagent/json.hpp"
@@ -49,7 +52,10 @@ TEST_CASE("the shipped quantize workflow: int8 dynamic fixture ViT, smaller, as 
                                                                    << " -> " << final["size_bytes"]);
   CHECK(drop <= 0.5);
   CHECK(final["agreement"]["top1"].get<double>() >= 0.98);
-  CHECK(report["change"]["size_bytes"]["ratio"].get<double>() < 0.5);
+  // The fixture is tiny (width 64): its 534 kB of linear weights become 168 kB, but its code (45 kB
+  // fp32, 74 kB with a class per module instance) and other parameters (47 kB) stay; measured 0.526.
+  // vit_b_16's -74% is in bench/results/2026-12-03-quantize.md.
+  CHECK(report["change"]["size_bytes"]["ratio"].get<double>() < 0.6);
   CHECK(final["environment"]["quantized_engine"] == "onednn");
 
   const auto outputs = dir / "run" / "outputs";
@@ -60,7 +66,9 @@ TEST_CASE("the shipped quantize workflow: int8 dynamic fixture ViT, smaller, as 
   for (const Json& layer : record["layers"]) {
     CAPTURE(layer.dump());
     CHECK(layer["scheme"] == "int8_dynamic");
-    CHECK(layer["bytes_after"].get<double>() < 0.3 * layer["bytes_before"].get<double>());
+    // int8 + a double scale and an int64 zero point per output channel + the fp32 bias: 0.31 of
+    // fp32 at width 64 (0.26 at vit_b_16's 768)
+    CHECK(layer["bytes_after"].get<double>() < 0.33 * layer["bytes_before"].get<double>());
   }
   const std::string markdown = slurp(dir / "run" / "report.md");
   CHECK(markdown.find("## quantize.record") != std::string::npos);
@@ -147,4 +155,42 @@ outputs:
   CHECK(final["samples"] == 300);
   CHECK(final["accuracy"].get<double>() > 0.8);
   CHECK(final["agreement"]["top1"].get<double>() >= 0.97);
+}
+
+TEST_CASE("the quantize workflow's accuracy-aware mode reverts the worst layers until the output error is in budget") {
+  auto dir = scratch_dir("quantize_accuracy_aware");
+  // All 17 layers int8 give an output error of about 0.015 on the calibration subset: 0.01 needs reverts.
+  auto result = run_quantize_workflow(dir, {"limit=300", "max_output_error=0.01", "calibration_samples=128"});
+  INFO(result.err);
+  REQUIRE(result.exit_code == 0);
+  Json record = Json::parse(slurp(dir / "run" / "outputs" / "record" / "data.json"));
+  const Json& aware = record["accuracy_aware"];
+  CAPTURE(aware.dump());
+  CHECK(aware["samples"] == 128);
+  CHECK(aware["output_error"].get<double>() <= 0.01);
+  const Json& reverted = aware["reverted"];
+  REQUIRE(reverted.size() > 0);
+  CHECK(reverted.size() < 17);
+  CHECK(aware["quantizations"] == 17 + 1 + reverted.size());
+  // Each reverted layer is fp32 and had a larger error alone than every layer kept int8.
+  double smallest_reverted = 1e9, largest_kept = 0;
+  for (const Json& layer : record["layers"]) {
+    CAPTURE(layer.dump());
+    const bool was_reverted = layer["reverted"].get<bool>();
+    CHECK(layer["scheme"] == (was_reverted ? "none" : "int8_dynamic"));
+    CHECK(layer["ops"].size() > 0);
+    const double error = layer["output_error"].get<double>();
+    if (was_reverted) smallest_reverted = std::min(smallest_reverted, error);
+    else largest_kept = std::max(largest_kept, error);
+  }
+  CHECK(smallest_reverted >= largest_kept);
+  CHECK(slurp(dir / "run" / "report.md").find(" layers reverted to fp32") != std::string::npos);
+}
+
+TEST_CASE("the quantize workflow refuses int8_static until the static engine is wired in") {
+  auto dir = scratch_dir("quantize_static_refused");
+  auto result = run_quantize_workflow(dir, {"dataset={}", "scheme=int8_static"});
+  CHECK(result.exit_code == 1);
+  CHECK(result.err.find("int8_static: needs the static int8 engine (issue 11 item 3)") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir / "run" / "outputs" / "model"));
 }
