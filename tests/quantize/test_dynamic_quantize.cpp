@@ -170,6 +170,13 @@ TEST_CASE("quantize: tiny Swin: F.linear inside shifted_window_attention is quan
   auto quantized = profagent::quantize::quantize_linear_layers(swin, schemes);
   REQUIRE_MESSAGE(quantized, quantized.status().to_string());
   CHECK(parameter_names(*quantized->module).count("features.1.0.attn.qkv.weight") == 0);
+  // One int8 copy of qkv's weight: the attention function's F.linear and qkv's own forward share it.
+  int packed = 0;
+  torch::jit::Module qkv = quantized->module->attr("features").toModule().attr("1").toModule().attr("0").toModule()
+                               .attr("attn").toModule().attr("qkv").toModule();
+  for (const auto& attribute : qkv.named_attributes(/*recurse=*/false))
+    packed += attribute.name.find("_int8_packed") != std::string::npos;
+  CHECK(packed == 1);
   const double error = relative_l2(quantize_forward(*quantized->module, input), expected);
   MESSAGE("swin int8 dynamic vs fp32: relative L2 " << error);
   CHECK(error < 0.05);

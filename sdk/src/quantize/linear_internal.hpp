@@ -24,6 +24,7 @@ struct LinearSite {
   bool stored_transposed = false;       // the parameter is [in, out] (x @ W): the linear weight is W.t()
   std::string bias;                     // a parameter of the same owner folded into the kernel, or ""
   torch::jit::Value* bias_value = nullptr;  // a bias computed at run time (added after), or nullptr
+  torch::jit::Value* bias_input = nullptr;  // the op's bias operand as it was (nullptr: None)
 };
 
 std::vector<LinearSite> find_linear_sites(const torch_tk::OwnTypedModule& typed);

@@ -191,6 +191,17 @@ Result<QuantizedModel> quantize_linear_layers(const torch::jit::Module& model,
       layer.weight_rel_error = std::max(layer.weight_rel_error, made.weight_rel_error);
     };
 
+    // A weight one site reads with a bias computed at run time (Swin's qkv_bias passes through an
+    // `if` in shifted_window_attention) gets one kernel taking the bias as an argument for all its
+    // sites (qkv's own forward too): one int8 copy of the weight, not one per kind of site.
+    std::set<std::tuple<std::string, std::string, bool>> bias_at_run_time;
+    for (const LinearSite& site : analysis.sites)
+      if (site.bias_value != nullptr) bias_at_run_time.emplace(site.owner_path, site.weight, site.stored_transposed);
+    for (LinearSite& site : analysis.sites) {
+      if (site.bias.empty() || !bias_at_run_time.count({site.owner_path, site.weight, site.stored_transposed})) continue;
+      site.bias_value = site.bias_input;
+      site.bias.clear();
+    }
     for (const LinearSite& site : analysis.sites) {
       const Scheme scheme = scheme_of(site.owner_path);
       if (scheme == Scheme::kNone) continue;

@@ -55,7 +55,12 @@ bool site_is_none(Value* value) { return value->type()->kind() == c10::TypeKind:
 
 void site_set_bias(LinearSite& site, Value* bias) {
   if (bias == nullptr || site_is_none(bias)) return;
-  if (auto read = site_parameter_read(bias); read && read->owner == site.owner) {
+  site.bias_input = bias;
+  // The same owner by type (one type per instance in the copy), not by value: a function such as
+  // Swin's shifted_window_attention gets qkv.weight and qkv.bias through two prim::GetAttr of `qkv`.
+  // Told apart, the bias would be an argument and the layer's own forward (bias folded) a second
+  // kernel: two int8 copies of one weight.
+  if (auto read = site_parameter_read(bias); read && read->owner->type() == site.owner->type()) {
     site.bias = read->name;
     return;
   }
