@@ -14,6 +14,7 @@
 
 #include "profagent/fs.hpp"
 #include "profagent/torch/errors.hpp"
+#include "profagent/torch/quantized_engine.hpp"
 
 namespace profagent::agents {
 
@@ -125,6 +126,12 @@ Result<std::shared_ptr<const ModelArtifact>> load_file(const std::string& shown,
   if (extra_files == nullptr) extra_files = &own;
   (*extra_files)[kModelMetadataFile];  // always read the metadata entry, if the file has one
 
+  // A quantized model's packed weights re-pack while the file loads, with the engine selected then:
+  // the engine its metadata names is selected first and put back after.
+  // An unreadable archive is left to torch::jit::load, whose error says more.
+  auto stored_meta = torch_tk::read_stored_metadata(path);
+  torch_tk::QuantizedEngineGuard engine(stored_meta ? torch_tk::engine_of_metadata(stored_meta.value()) : std::string());
+  if (!engine.ok()) return Status(engine.error()).with_context("loading model " + shown);
   auto started = std::chrono::steady_clock::now();
   std::shared_ptr<torch::jit::Module> module;
   try {

@@ -10,6 +10,7 @@
 #include "profagent/torch/model_artifact.hpp"
 #include "profagent/profagent.hpp"
 #include "profagent/torch/dataset.hpp"
+#include "profagent/torch/quantized_engine.hpp"
 
 namespace {
 
@@ -32,6 +33,10 @@ class EvaluationAgent : public profagent::Agent {
     inputs.model = &model->module();
     inputs.model_summary = model->summary();
     inputs.model_metadata = model->metadata();
+    // A quantized model runs (and its copies re-pack) with the engine it was packed for, which
+    // environment.quantized_engine then reports; the process's engine is put back after.
+    profagent::torch_tk::QuantizedEngineGuard engine(profagent::torch_tk::engine_of_metadata(model->metadata()));
+    if (!engine.ok()) return Status(engine.error()).with_context("evaluating the model");
     std::shared_ptr<const ModelArtifact> reference;
     if (context.input("reference")) {
       PROFAGENT_ASSIGN_OR_RETURN(reference, context.input_as<ModelArtifact>("reference"));

@@ -16,6 +16,7 @@
 #include "profagent/profile/dynamic_profile.hpp"
 #include "profagent/profile/roofline.hpp"
 #include "profagent/profile/static_profile.hpp"
+#include "profagent/torch/quantized_engine.hpp"
 #include "profagent/torch/threads.hpp"
 
 namespace profagent::agents {
@@ -329,6 +330,9 @@ std::string profile_markdown(const Json& profile, int top_k) {
 
 Status run_profile_stage(AgentContext& context, const ProfileOptions& options) {
   PROFAGENT_ASSIGN_OR_RETURN(auto model, context.input_as<ModelArtifact>("model"));
+  // A quantized model runs (and its copies re-pack) with the engine it was packed for.
+  profagent::torch_tk::QuantizedEngineGuard engine(profagent::torch_tk::engine_of_metadata(model->metadata()));
+  if (!engine.ok()) return Status(engine.error()).with_context("profiling the model");
   const Json summary = model->summary();
   std::string name = summary.value("source", std::string());
   if (name.empty()) name = summary.value("path", std::string("model"));

@@ -5,6 +5,7 @@
 
 #include "profagent/fs.hpp"
 #include "profagent/plugin.hpp"
+#include "profagent/torch/quantized_engine.hpp"
 
 namespace profagent {
 
@@ -58,6 +59,11 @@ Result<ArtifactPtr> load_model_artifact(const fs::path& dir) {
   auto header = read_json(dir / "artifact.json");
   if (!header) return std::move(header).take_status();
   fs::path file = dir / "model.pt";
+  // A quantized model's packed weights re-pack while the file loads: its engine first.
+  // An unreadable archive is left to torch::jit::load, whose error says more.
+  auto stored = torch_tk::read_stored_metadata(file);
+  torch_tk::QuantizedEngineGuard engine(stored ? torch_tk::engine_of_metadata(stored.value()) : std::string());
+  if (!engine.ok()) return Status(engine.error()).with_context("loading " + file.string());
   try {
     torch::jit::ExtraFilesMap extra{{kModelMetadataFile, ""}};
     auto module = std::make_shared<torch::jit::Module>(torch::jit::load(file.string(), c10::nullopt, extra));
