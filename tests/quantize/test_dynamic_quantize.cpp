@@ -10,6 +10,7 @@
 #include <typeinfo>
 
 #include "model_loader.hpp"
+#include "profagent/prune/prune_apply.hpp"
 #include "profagent/quantize/linear_quantize.hpp"
 #include "profagent/quantize/plan_quantization.hpp"
 #include "profagent/torch/model_artifact.hpp"
@@ -271,4 +272,32 @@ TEST_CASE("quantize: a model packed for QNNPACK is re-packed for QNNPACK by the 
   // The same file loaded without the guard re-packs with the process's engine: what the guard prevents.
   torch::jit::Module plain = torch::jit::load((dir.path() / "model" / "model.pt").string());
   CHECK(profagent::test::contains(quantize_packed_class(head(plain)), "Onednn"));
+}
+
+TEST_CASE("quantize: a ViT whose heads were pruned (prune -> quantize) quantizes its attention with the fewer heads") {
+  for (const std::string kind : {"script", "trace"}) {
+    CAPTURE(kind);
+    torch::jit::Module vit = profagent::test::tiny_model("vit", kind);
+    const torch::Tensor input = profagent::test::vit_input();
+    {
+      // torchvision starts the classifier at zero: the output would be its bias whatever came before.
+      torch::NoGradGuard no_grad;
+      torch::manual_seed(3);
+      vit.attr("heads").toModule().attr("head").toModule().attr("weight").toTensor().normal_(0.0, 0.3);
+    }
+    profagent::torch_tk::PruneOptions options;
+    options.ratio = 0.5;
+    auto pruned = profagent::torch_tk::prune(vit, {input}, options);
+    REQUIRE_MESSAGE(pruned, pruned.status().to_string());
+    const torch::jit::Module attention = pruned->module.attr("encoder").toModule().attr("layers").toModule()
+                                             .attr("encoder_layer_0").toModule().attr("self_attention").toModule();
+    REQUIRE(attention.attr("in_proj_weight").toTensor().size(0) == 3 * 2 * 8);  // 4 heads of 8 -> 2, width 32
+    const torch::Tensor expected = quantize_forward(pruned->module, input);
+    auto quantized = profagent::quantize::quantize_linear_layers(pruned->module, every_layer(pruned->module, Scheme::kInt8Dynamic));
+    REQUIRE_MESSAGE(quantized, quantized.status().to_string());
+    const double error = relative_l2(quantize_forward(*quantized->module, input), expected);
+    MESSAGE("pruned then int8 dynamic vs pruned fp32: relative L2 " << error);
+    CHECK(error < 0.05);
+    CHECK(error > 1e-4);  // really quantized: int8 weights move the output
+  }
 }

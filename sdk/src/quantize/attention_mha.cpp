@@ -6,7 +6,9 @@
 // slotted into one op. Both branches compute the same thing in eval mode, which this forward does
 // as the slow path (F.multi_head_attention_forward of LibTorch 1.13) writes it: q/k/v from one
 // in-projection, q scaled by 1/sqrt(head_dim), (b)addbmm + softmax + bmm per head, out-projection.
-// Dropout is not applied: quantized models are for inference (eval mode).
+// Dropout is not applied: quantized models are for inference (eval mode). The internal width is
+// num_heads · head_dim, not the input's: a model whose heads were pruned (docs/pruning.md) has fewer
+// q/k/v rows than embed_dim.
 #include "linear_internal.hpp"
 
 namespace profagent::quantize::detail {
@@ -33,9 +35,9 @@ def forward(self, query: Tensor, key: Tensor, value: Tensor, key_padding_mask: O
         value = value.transpose(1, 0)
     tgt_len = query.size(0)
     bsz = query.size(1)
-    embed_dim = query.size(2)
     num_heads = self.num_heads
-    head_dim = embed_dim // num_heads
+    head_dim = self.head_dim
+    embed_dim = num_heads * head_dim
     if same:
         qkv = IN(query)
         q = qkv[:, :, 0:embed_dim]

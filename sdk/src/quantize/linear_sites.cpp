@@ -131,7 +131,7 @@ std::vector<LinearSite> find_linear_sites(const torch_tk::OwnTypedModule& typed)
 bool is_rewritable_attention(const torch::jit::Module& module) {
   const c10::ClassTypePtr& type = module.type();
   // Module::hasattr: attributes and constants alike (MHA's batch_first is in __constants__).
-  for (const char* name : {"in_proj_weight", "in_proj_bias", "out_proj", "num_heads", "batch_first",
+  for (const char* name : {"in_proj_weight", "in_proj_bias", "out_proj", "num_heads", "head_dim", "batch_first",
                            "_qkv_same_embed_dim", "bias_k", "bias_v", "add_zero_attn"})
     if (!module.hasattr(name)) return false;
   auto slot = type->findAttributeSlot("in_proj_weight");
