@@ -33,29 +33,6 @@ using profagent::Status;
 using profagent::agents::AnalysisOptions;
 namespace tk = profagent::torch_tk;
 
-std::string analysis_model_name(const Json& summary) {
-  for (const char* key : {"path", "source"})
-    if (summary.contains(key) && summary[key].is_string()) return summary[key].get<std::string>();
-  return "the model";
-}
-
-// The example input (batch 1): the `shapes` input when connected, else the shapes stored in the model.
-Result<std::vector<torch::jit::IValue>> analysis_inputs(AgentContext& context, const ModelArtifact& model,
-                                                        const std::string& name) {
-  tk::InputSources sources;
-  if (profagent::ArtifactPtr shapes = context.input("shapes")) {
-    auto specs = tk::input_specs_from_shape_spec(shapes->summary());
-    if (!specs) return std::move(specs).take_status().with_context("reading input port 'shapes'");
-    sources.shapes = std::move(specs).value();
-  }
-  sources.model_metadata = model.metadata();
-  PROFAGENT_ASSIGN_OR_RETURN(auto specs, tk::resolve_input_specs(sources, 1, "analysis of " + name));
-  std::vector<torch::jit::IValue> inputs;
-  for (torch::Tensor& input : tk::make_inputs(specs, 1, 0, torch::kCPU))
-    inputs.emplace_back(std::move(input));
-  return inputs;
-}
-
 // The metrics a planner needs from a baseline, not the whole environment block.
 Json baseline_facts(const Json& metrics) {
   Json out = Json::object();
@@ -124,8 +101,10 @@ class AnalysisAgent : public profagent::Agent {
     PROFAGENT_ASSIGN_OR_RETURN(auto model, context.input_as<ModelArtifact>("model"));
     profagent::ArtifactPtr profile = context.input("profile");
     if (!profile) return Status(ErrorCode::kNotFound, "input port 'profile' is not connected");
-    const std::string name = analysis_model_name(model->summary());
-    PROFAGENT_ASSIGN_OR_RETURN(auto inputs, analysis_inputs(context, *model, name));
+    const std::string name = model->display_name();
+    profagent::ArtifactPtr shapes = context.input("shapes");
+    PROFAGENT_ASSIGN_OR_RETURN(auto inputs, tk::example_inputs(shapes ? shapes->summary() : Json(), model->metadata(),
+                                                               "analysis of " + name));
     torch::NoGradGuard no_grad;
     tk::DependencyOptions graph_options;
     graph_options.model_name = name;

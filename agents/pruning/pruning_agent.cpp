@@ -28,31 +28,6 @@ using profagent::Status;
 using profagent::agents::PruningOptions;
 namespace tk = profagent::torch_tk;
 
-std::string model_name(const Json& summary) {
-  for (const char* key : {"path", "source"})
-    if (summary.contains(key) && summary[key].is_string()) return summary[key].get<std::string>();
-  return "the model";
-}
-
-// The example input (batch 1), in the one fallback order of torch_tk::resolve_input_specs: the
-// `shapes` input when connected, else the shapes stored in the model file.
-Result<std::vector<torch::jit::IValue>> example_inputs(AgentContext& context, const ModelArtifact& model,
-                                                       const std::string& name) {
-  profagent::torch_tk::InputSources sources;
-  if (profagent::ArtifactPtr shapes = context.input("shapes")) {
-    auto specs = profagent::torch_tk::input_specs_from_shape_spec(shapes->summary());
-    if (!specs) return std::move(specs).take_status().with_context("reading input port 'shapes'");
-    sources.shapes = std::move(specs).value();
-  }
-  sources.model_metadata = model.metadata();
-  auto specs = profagent::torch_tk::resolve_input_specs(sources, 1, "pruning " + name);
-  if (!specs) return std::move(specs).take_status();
-  std::vector<torch::jit::IValue> inputs;
-  for (torch::Tensor& input : profagent::torch_tk::make_inputs(specs.value(), 1, 0, torch::kCPU))
-    inputs.emplace_back(std::move(input));
-  return inputs;
-}
-
 double percent_less(std::int64_t before, std::int64_t after) {
   return before > 0 ? 100.0 * (1.0 - static_cast<double>(after) / static_cast<double>(before)) : 0.0;
 }
@@ -66,8 +41,10 @@ class PruningAgent : public profagent::Agent {
     PROFAGENT_ASSIGN_OR_RETURN(auto model, context.input_as<ModelArtifact>("model"));
     profagent::agents::PruningRequest request;
     request.model = &model->module();
-    request.model_name = model_name(model->summary());
-    PROFAGENT_ASSIGN_OR_RETURN(request.inputs, example_inputs(context, *model, request.model_name));
+    request.model_name = model->display_name();
+    profagent::ArtifactPtr shapes = context.input("shapes");
+    PROFAGENT_ASSIGN_OR_RETURN(request.inputs, tk::example_inputs(shapes ? shapes->summary() : Json(),
+                                                                  model->metadata(), "pruning " + request.model_name));
     if (profagent::ArtifactPtr plan = context.input("plan")) {
       auto parsed = profagent::agents::parse_pruning_plan(plan->summary());
       if (!parsed) return std::move(parsed).take_status().with_context("reading input port 'plan'");

@@ -25,12 +25,6 @@ using profagent::Status;
 using profagent::agents::QuantizationOptions;
 namespace tk = profagent::torch_tk;
 
-std::string quantized_model_name(const Json& summary) {
-  for (const char* key : {"path", "source"})
-    if (summary.contains(key) && summary[key].is_string()) return summary[key].get<std::string>();
-  return "the model";
-}
-
 Result<profagent::quantize::CalibrationBatches> read_calibration(AgentContext& context,
                                                                   const QuantizationOptions& options) {
   profagent::quantize::CalibrationBatches data;
@@ -57,7 +51,7 @@ class QuantizationAgent : public profagent::Agent {
     PROFAGENT_ASSIGN_OR_RETURN(auto model, context.input_as<ModelArtifact>("model"));
     profagent::agents::QuantizationRequest request;
     request.model = &model->module();
-    request.model_name = quantized_model_name(model->summary());
+    request.model_name = model->display_name();
     if (profagent::ArtifactPtr plan = context.input("plan")) {
       auto parsed = profagent::quantize::parse_quantization_plan(plan->summary());
       if (!parsed) return std::move(parsed).take_status().with_context("reading input port 'plan'");

@@ -25,6 +25,12 @@ ModelArtifact::ModelArtifact(std::shared_ptr<const torch::jit::Module> module, J
   summary_["params"] = count_parameters(*module_);
 }
 
+std::string ModelArtifact::display_name() const {
+  for (const char* key : {"path", "source"})
+    if (summary_.contains(key) && summary_[key].is_string()) return summary_[key].get<std::string>();
+  return "the model";
+}
+
 Status ModelArtifact::save(const fs::path& dir) const {
   fs::path target = dir / "model.pt";
   fs::path tmp = dir / (".model.pt.tmp-" + std::to_string(::getpid()));

@@ -266,6 +266,21 @@ std::vector<torch::Tensor> make_inputs(const std::vector<InputSpec>& specs, std:
   return inputs;
 }
 
+Result<std::vector<c10::IValue>> example_inputs(const Json& shape_spec, const Json& model_metadata,
+                                                const std::string& purpose) {
+  InputSources sources;
+  if (!shape_spec.is_null()) {
+    auto specs = input_specs_from_shape_spec(shape_spec);
+    if (!specs) return std::move(specs).take_status().with_context("reading input port 'shapes'");
+    sources.shapes = std::move(specs).value();
+  }
+  sources.model_metadata = model_metadata;
+  PROFAGENT_ASSIGN_OR_RETURN(auto specs, resolve_input_specs(sources, 1, purpose));
+  std::vector<c10::IValue> inputs;
+  for (torch::Tensor& input : make_inputs(specs, 1, 0, torch::kCPU)) inputs.emplace_back(std::move(input));
+  return inputs;
+}
+
 namespace {
 
 void append_output_tensors(const c10::IValue& value, std::vector<torch::Tensor>& out) {

@@ -35,6 +35,8 @@ class ModelArtifact : public Artifact {
   std::shared_ptr<const torch::jit::Module> module_ptr() const { return module_; }
   // The profagent_meta.json object, or null when the model has none.
   const Json& metadata() const { return metadata_; }
+  // What messages call the model: its file path, else its source, else "the model".
+  std::string display_name() const;
 
  private:
   std::shared_ptr<const torch::jit::Module> module_;

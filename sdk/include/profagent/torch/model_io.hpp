@@ -58,6 +58,12 @@ struct InputSources {
 Result<std::vector<InputSpec>> resolve_input_specs(const InputSources& sources, std::int64_t batch,
                                                    const std::string& purpose);
 
+// One example input of batch 1 (seed 0, CPU) for the engines that analyse a model (pruning graph,
+// analysis evidence): from a `shapes` artifact's summary when `shape_spec` is not null, else from the
+// model's stored shapes, in resolve_input_specs' order; errors name `purpose`.
+Result<std::vector<c10::IValue>> example_inputs(const Json& shape_spec, const Json& model_metadata,
+                                                const std::string& purpose);
+
 // Inputs for timing and agreement: each spec's shape with its first dimension set to `batch` (a 0-d
 // spec is kept as is), drawn from a generator seeded with `seed` on the CPU and then moved to
 // `device`, so the same seed gives the same values on every device. Floating types are standard
